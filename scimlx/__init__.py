@@ -1,0 +1,5 @@
+"""scimlx: a scientific-ML solver suite on JAX, built on one shared PDE-residual core."""
+
+import importlib.metadata
+
+__version__ = importlib.metadata.version("scimlx")
