@@ -1,0 +1,21 @@
+import jax
+import pytest
+
+
+@pytest.fixture
+def x64():
+    """Run the test in float64 (for convergence orders and tolerances near round-off)."""
+    with jax.enable_x64(True):
+        yield
+
+
+@pytest.fixture
+def getkey():
+    """A fresh PRNG key on each call, deterministic per test."""
+    state = {"key": jax.random.key(0)}
+
+    def _getkey():
+        state["key"], sub = jax.random.split(state["key"])
+        return sub
+
+    return _getkey
