@@ -1,0 +1,590 @@
+"""Two derivative backends behind one interface: [`PointField`][] and [`GridField`][].
+
+An equation's `residual(field)` is written once against [`AbstractField`][] and runs on either backend:
+
+- `PointField(u, x)`: `u` is a function of one point `x` (a model, a closure, an exact solution); derivatives
+  come from JAX autodiff at that point. Batches of points come from `jax.vmap`.
+- `GridField(u, grid)`: `u` is an array on a uniform [`Grid`][scimlx.core.Grid]; derivatives are FFT spectral on
+  periodic axes and central finite differences (order 2 or 4, one-sided of the same order at the walls) on
+  bounded axes.
+
+**Conventions** (stated once, for both backends):
+
+- *Time.* With `time=True` the last coordinate of a point, and the last axis of a grid, is time:
+  `(x_1, ..., x_d, t)`. Spatial methods (`d`, `grad`, `laplacian`, `div`) act on the `d` spatial coordinates
+  only; `dt` differentiates along time. Spatial axes are numbered `0, ..., d - 1`.
+- *Components lead.* A field's value has component axes first: `()` for a scalar field, `(m,)` for a vector
+  field. A `GridField` value carries the grid axes after them, `(*components, *grid.shape)`; a `PointField`
+  value has no point axis. Derivative indices come right after the component axes: `grad` of a scalar is
+  `(d,)` (points) or `(d, *grid.shape)` (grids); of a vector field `(m, d)` or `(m, d, *grid.shape)`. `div`
+  contracts the last component axis, which must have size `d`.
+- *Bounded grid axes.* Finite differences of accuracy `fd_order` use centred stencils in the interior and
+  one-sided stencils of the same accuracy (`m + fd_order` points for an `m`-th derivative) in the rows near the
+  walls; weights by Fornberg's algorithm. No boundary condition is imposed by a derivative: the wall values
+  are part of the data, and boundary conditions are losses or constraints of their own.
+- *Periodic grid axes.* Spectral derivatives of real data; the Nyquist mode of an even-sized axis is dropped in
+  odd derivatives.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .geometry import Grid
+
+Coefficient = Any  # a number, an array, a function of the point, or a field
+
+
+class AbstractField(eqx.Module):
+    """The interface shared by [`PointField`][] and [`GridField`][]."""
+
+    time: eqx.AbstractVar[bool]
+
+    # -- what every backend provides --------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def ndim(self) -> int:
+        """Number of spatial dimensions (time excluded)."""
+
+    @property
+    @abc.abstractmethod
+    def value(self) -> Array:
+        """The field's value."""
+
+    @property
+    @abc.abstractmethod
+    def coords(self) -> Array:
+        """The point `(d [+ 1],)` or the grid coordinates `(d [+ 1], *grid.shape)`."""
+
+    @abc.abstractmethod
+    def d(self, axis: int | tuple[int, ...], order: int = 1) -> Array:
+        """Partial derivative along spatial axis `axis`, `order` times; a tuple of axes gives the mixed
+        partial `d/dx_a d/dx_b ...` (then `order` must be 1)."""
+
+    @abc.abstractmethod
+    def dt(self, order: int = 1) -> Array:
+        """Time derivative (the field must have `time=True`)."""
+
+    @abc.abstractmethod
+    def grad(self) -> Array:
+        """Spatial gradient (Jacobian for vector fields); the derivative index follows the components."""
+
+    @abc.abstractmethod
+    def laplacian(self) -> Array:
+        """Spatial Laplacian, componentwise."""
+
+    @abc.abstractmethod
+    def div(self) -> Array:
+        """Divergence over the last component axis (size `d`)."""
+
+    @abc.abstractmethod
+    def div_flux(self, c: Coefficient) -> Array:
+        """`div(c grad u)` of a scalar field, for a scalar coefficient `c` (number, function or field)."""
+
+    @abc.abstractmethod
+    def map(self, fn: Callable[[Array], Array]) -> AbstractField:
+        """A field of the same kind whose value is `fn(value)` (`fn` elementwise or over the components)."""
+
+    @abc.abstractmethod
+    def evaluate(self, fn: Callable[[Array], Array]) -> AbstractField:
+        """A field of the same kind whose value at a point `z = (x[, t])` is `fn(z)`: forcing terms,
+        coefficients and drifts given as functions become fields with derivatives."""
+
+    # -- shared helpers ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def coefficient(self, c: Coefficient) -> AbstractField:
+        """Turn a number, an array, a function of the point or a field into a field of this kind."""
+
+    def _check_axis(self, axis) -> tuple[int, ...]:
+        axes = (axis,) if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else axis
+        if not isinstance(axes, tuple) or not axes:
+            raise TypeError(f"`axis` must be an int or a non-empty tuple of ints, got {axis!r}")
+        out = []
+        for a in axes:
+            if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+                raise TypeError(f"`axis` must be an int or a tuple of ints, got {axis!r}")
+            if not -self.ndim <= a < self.ndim:
+                raise ValueError(
+                    f"`axis` {a} is out of range for a field with {self.ndim} spatial dimension(s)"
+                    + ("; use dt() for time" if self.time else "")
+                )
+            out.append(int(a) % self.ndim)
+        return tuple(out)
+
+    def _directions(self, axis, order) -> tuple[int, ...]:
+        axes = self._check_axis(axis)
+        _check_order(order)
+        if len(axes) > 1 and order != 1:
+            raise ValueError("`order` must be 1 when `axis` is a tuple (the tuple lists every derivative)")
+        return axes * order
+
+    def _check_time(self) -> None:
+        if not self.time:
+            raise ValueError("this field has no time coordinate; build it with `time=True` (time is last)")
+
+
+def _check_order(order) -> None:
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise ValueError(f"`order` must be a positive int, got {order!r}")
+
+
+def _check_probes(n_probes) -> None:
+    if isinstance(n_probes, bool) or not isinstance(n_probes, (int, np.integer)) or n_probes < 1:
+        raise ValueError(f"`n_probes` must be a positive int, got {n_probes!r}")
+
+
+# ==================================================================================================
+# PointField
+
+
+def _jvp_along(f, v):
+    return lambda y: jax.jvp(f, (y,), (v,))[1]
+
+
+class PointField(AbstractField):
+    """A function of one point, differentiated by JAX autodiff.
+
+    Single derivatives `d`/`dt` are nested forward-mode products (`jax.jvp`); `hessian` and the `"hvp"`
+    Laplacian are forward-over-reverse; the default `"forward"` Laplacian sums `d` second directional
+    derivatives, each forward-over-forward (no full Hessian is formed). `div_hutchinson` and
+    `laplacian_hutchinson` are Hutchinson's unbiased stochastic estimators with Rademacher probes.
+    """
+
+    fn: Callable[[Array], Array]
+    x: Float[Array, " n"]
+    time: bool = eqx.field(static=True)
+
+    def __init__(self, fn: Callable[[Array], Array], x: Float[Array, " n"], *, time: bool = False):
+        """**Arguments:**
+
+        - `fn`: the field as a function of one point `z = (x_1, ..., x_d[, t])`, returning a scalar or an
+            array of components. An Equinox model is fine.
+        - `x`: the point, shape `(d,)` or `(d + 1,)` with time. For many points, `jax.vmap` over `x`.
+        - `time`: whether the last coordinate is time.
+        """
+        if not callable(fn):
+            raise TypeError(f"`fn` must be callable (a function of one point), got {type(fn).__name__}")
+        x = jnp.asarray(x)
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            x = x.astype(jnp.result_type(float))
+        if x.ndim != 1:
+            raise ValueError(
+                f"`x` must be a single point of shape (n,), got shape {x.shape}; use jax.vmap over points"
+            )
+        if x.shape[0] < (2 if time else 1):
+            raise ValueError(f"`x` has {x.shape[0]} coordinates; a {'space-time ' if time else ''}point "
+                             f"needs at least {2 if time else 1}")
+        self.fn, self.x, self.time = fn, x, bool(time)
+
+    @property
+    def ndim(self) -> int:
+        return self.x.shape[0] - int(self.time)
+
+    @property
+    def value(self) -> Array:
+        return jnp.asarray(self.fn(self.x))
+
+    @property
+    def coords(self) -> Array:
+        return self.x
+
+    def _basis(self, i: int) -> Array:
+        return jnp.zeros_like(self.x).at[i].set(1)
+
+    def _spatial_basis(self) -> Array:
+        return jnp.eye(self.ndim, self.x.shape[0], dtype=self.x.dtype)
+
+    def _nested(self, fn, vs) -> Array:
+        f = fn
+        for v in vs:
+            f = _jvp_along(f, v)
+        return f(self.x)
+
+    def d(self, axis: int | tuple[int, ...], order: int = 1) -> Array:
+        return self._nested(self.fn, [self._basis(a) for a in self._directions(axis, order)])
+
+    def dt(self, order: int = 1) -> Array:
+        self._check_time()
+        _check_order(order)
+        return self._nested(self.fn, [self._basis(self.x.shape[0] - 1)] * order)
+
+    def grad(self) -> Array:
+        if jnp.ndim(jax.eval_shape(self.fn, self.x)) == 0:
+            return jax.grad(self.fn)(self.x)[: self.ndim]
+        return jax.vmap(lambda v: self._nested(self.fn, [v]), out_axes=-1)(self._spatial_basis())
+
+    def hessian(self) -> Array:
+        """Spatial Hessian (forward-over-reverse), shape `(*components, d, d)`."""
+        h = jax.hessian(self.fn)(self.x)
+        return h[..., : self.ndim, : self.ndim]
+
+    def laplacian(self, method: str = "forward") -> Array:
+        """Spatial Laplacian.
+
+        **Arguments:**
+
+        - `method`: `"forward"` (default: `d` forward-over-forward second directional derivatives),
+            `"hvp"` (`d` forward-over-reverse Hessian-vector products) or `"hessian"` (trace of the full
+            `jax.hessian`; the naive reference).
+        """
+        if method == "forward":
+            second = jax.vmap(lambda v: self._nested(self.fn, [v, v]))(self._spatial_basis())
+            return jnp.sum(second, axis=0)
+        if method == "hvp":
+            g = jax.jacrev(self.fn)
+
+            def hvp_diag(v):
+                return jnp.tensordot(jax.jvp(g, (self.x,), (v,))[1], v, axes=1)
+
+            return jnp.sum(jax.vmap(hvp_diag)(self._spatial_basis()), axis=0)
+        if method == "hessian":
+            return jnp.trace(self.hessian(), axis1=-2, axis2=-1)
+        raise ValueError(f"`method` must be 'forward', 'hvp' or 'hessian', got {method!r}")
+
+    def _rademacher(self, key, n_probes) -> Array:
+        _check_probes(n_probes)
+        v = jax.random.rademacher(key, (n_probes, self.ndim), dtype=self.x.dtype)
+        return jnp.pad(v, ((0, 0), (0, int(self.time))))
+
+    def laplacian_hutchinson(self, key: PRNGKeyArray, n_probes: int) -> Array:
+        """Hutchinson's unbiased estimate `mean_k v_k^T H v_k` of the Laplacian, Rademacher probes `v_k`.
+
+        **Arguments:**
+
+        - `key`: a JAX PRNG key (use a different key per point).
+        - `n_probes`: number of probes; the variance falls as `1 / n_probes`.
+        """
+        vs = self._rademacher(key, n_probes)
+        return jnp.mean(jax.vmap(lambda v: self._nested(self.fn, [v, v]))(vs), axis=0)
+
+    def _check_vector(self) -> tuple[int, ...]:
+        shape = jax.eval_shape(self.fn, self.x).shape
+        if not shape or shape[-1] != self.ndim:
+            raise ValueError(
+                f"div needs a vector field whose last component axis has size {self.ndim}; the field's "
+                f"value has shape {shape}"
+            )
+        return shape
+
+    def div(self) -> Array:
+        self._check_vector()
+        jac = jax.vmap(lambda v: self._nested(self.fn, [v]))(self._spatial_basis())  # (d, ..., d)
+        return jnp.sum(jnp.diagonal(jac, axis1=0, axis2=-1), axis=-1)
+
+    def div_hutchinson(self, key: PRNGKeyArray, n_probes: int) -> Array:
+        """Hutchinson's unbiased estimate `mean_k v_k . (J v_k)` of the divergence, Rademacher probes.
+
+        **Arguments:**
+
+        - `key`: a JAX PRNG key (use a different key per point).
+        - `n_probes`: number of probes; each costs one forward-mode product.
+        """
+        self._check_vector()
+        vs = self._rademacher(key, n_probes)
+        jv = jax.vmap(lambda v: self._nested(self.fn, [v]))(vs)  # (n_probes, ..., d)
+        return jnp.mean(jnp.sum(jv * vs[:, : self.ndim], axis=-1), axis=0)
+
+    def div_flux(self, c: Coefficient) -> Array:
+        if jnp.ndim(jax.eval_shape(self.fn, self.x)) != 0:
+            raise ValueError("div_flux needs a scalar field")
+        cfn = self.coefficient(c).fn
+        gradu = jax.grad(self.fn)
+        d = self.ndim
+        return PointField(lambda y: cfn(y) * gradu(y)[:d], self.x, time=self.time).div()
+
+    def map(self, fn: Callable[[Array], Array]) -> PointField:
+        u = self.fn
+        return PointField(lambda y: fn(u(y)), self.x, time=self.time)
+
+    def evaluate(self, fn: Callable[[Array], Array]) -> PointField:
+        if not callable(fn):
+            raise TypeError(f"`fn` must be a function of the point, got {type(fn).__name__}")
+        return PointField(fn, self.x, time=self.time)
+
+    def coefficient(self, c: Coefficient) -> PointField:
+        if isinstance(c, PointField):
+            return c
+        if isinstance(c, AbstractField):
+            raise TypeError("a GridField coefficient cannot be combined with a PointField")
+        if callable(c):
+            return self.evaluate(c)
+        arr = jnp.asarray(c, dtype=self.x.dtype)
+        return self.evaluate(lambda y: arr + 0 * y[0])
+
+
+# ==================================================================================================
+# GridField
+
+
+def fornberg_weights(z: float, nodes, m: int) -> np.ndarray:
+    """Finite-difference weights of the `m`-th derivative at `z` on `nodes` (Fornberg, 1988).
+
+    **Arguments:**
+
+    - `z`: where the derivative is taken.
+    - `nodes`: the stencil nodes (distinct numbers).
+    - `m`: derivative order.
+
+    **Returns:** a float64 numpy array of one weight per node.
+    """
+    x = np.asarray(nodes, dtype=np.float64)
+    n = len(x)
+    c = np.zeros((n, m + 1))
+    c1, c4 = 1.0, x[0] - z
+    c[0, 0] = 1.0
+    for i in range(1, n):
+        mn = min(i, m)
+        c2, c5, c4 = 1.0, c4, x[i] - z
+        for j in range(i):
+            c3 = x[i] - x[j]
+            c2 *= c3
+            if j == i - 1:
+                for k in range(mn, 0, -1):
+                    c[i, k] = c1 * (k * c[i - 1, k - 1] - c5 * c[i - 1, k]) / c2
+                c[i, 0] = -c1 * c5 * c[i - 1, 0] / c2
+            for k in range(mn, 0, -1):
+                c[j, k] = (c4 * c[j, k] - k * c[j, k - 1]) / c3
+            c[j, 0] = c4 * c[j, 0] / c3
+        c1 = c2
+    return c[:, m]
+
+
+@functools.cache
+def _fd_stencils(m: int, p: int):
+    """Centred weights, half-width r, and the one-sided weights of the r wall rows on each side."""
+    r = (m + 1) // 2 - 1 + p // 2
+    s = m + p
+    centre = fornberg_weights(0.0, np.arange(-r, r + 1), m)
+    left = np.stack([fornberg_weights(float(i), np.arange(s), m) for i in range(r)])
+    right = np.stack([fornberg_weights(float(s - r + i), np.arange(s), m) for i in range(r)])
+    return r, centre, left, right
+
+
+def _stencil_size(m: int, p: int) -> int:
+    r = (m + 1) // 2 - 1 + p // 2
+    return max(2 * r + 1, m + p)
+
+
+def _fd_derivative(u: Array, axis: int, m: int, p: int, h: float) -> Array:
+    n = u.shape[axis]
+    r, centre, left, right = _fd_stencils(m, p)
+    s = left.shape[1]
+    scale = 1.0 / h**m
+    moved = jnp.moveaxis(u, axis, -1)
+    interior = sum(
+        (w * scale) * moved[..., j : n - 2 * r + j] for j, w in enumerate(centre) if w != 0.0
+    )
+    lw = jnp.asarray(left.T * scale, dtype=u.dtype)
+    rw = jnp.asarray(right.T * scale, dtype=u.dtype)
+    out = jnp.concatenate([moved[..., :s] @ lw, interior, moved[..., n - s :] @ rw], axis=-1)
+    return jnp.moveaxis(out, -1, axis)
+
+
+def _wavenumbers(n: int, length: float) -> np.ndarray:
+    return 2 * np.pi * np.fft.rfftfreq(n, d=length / n)
+
+
+def _spectral_derivative(u: Array, axis: int, m: int, length: float) -> Array:
+    n = u.shape[axis]
+    factor = (1j * _wavenumbers(n, length)) ** m
+    if n % 2 == 0 and m % 2 == 1:
+        factor[-1] = 0.0
+    shape = [1] * u.ndim
+    shape[axis] = factor.shape[0]
+    uh = jnp.fft.rfft(u, axis=axis) * jnp.asarray(factor.reshape(shape))
+    return jnp.fft.irfft(uh, n=n, axis=axis).astype(u.dtype)
+
+
+class GridField(AbstractField):
+    """An array on a uniform grid, differentiated spectrally (periodic axes) or by finite differences."""
+
+    u: Array
+    grid: Grid = eqx.field(static=True)
+    time: bool = eqx.field(static=True)
+    fd_order: int = eqx.field(static=True)
+
+    def __init__(self, u: Array, grid: Grid, *, time: bool = False, fd_order: int = 2):
+        """**Arguments:**
+
+        - `u`: the values, shape `(*components, *grid.shape)` (channels first), real floating.
+        - `grid`: the [`Grid`][scimlx.core.Grid]; with `time=True` its last axis is time.
+        - `time`: whether the grid's last axis is time.
+        - `fd_order`: accuracy order of the finite differences on bounded axes: 2 or 4.
+        """
+        if not isinstance(grid, Grid):
+            raise TypeError(f"`grid` must be a scimlx Grid, got {type(grid).__name__}")
+        u = jnp.asarray(u)
+        if not jnp.issubdtype(u.dtype, jnp.floating):
+            raise TypeError(f"`u` must be a real floating array, got dtype {u.dtype}")
+        if u.ndim < grid.ndim or u.shape[u.ndim - grid.ndim :] != grid.shape:
+            raise ValueError(
+                f"`u` has shape {u.shape}; its trailing axes must be the grid shape {grid.shape} "
+                "(channels first: (*components, *grid.shape))"
+            )
+        if time and grid.ndim < 2:
+            raise ValueError("`time=True` needs a grid with at least one spatial axis and a time axis")
+        if fd_order not in (2, 4):
+            raise ValueError(f"`fd_order` must be 2 or 4, got {fd_order!r}")
+        self.u, self.grid, self.time, self.fd_order = u, grid, bool(time), int(fd_order)
+
+    @property
+    def ndim(self) -> int:
+        return self.grid.ndim - int(self.time)
+
+    @property
+    def value(self) -> Array:
+        return self.u
+
+    @property
+    def coords(self) -> Array:
+        return self.grid.coords(self.u.dtype)
+
+    @property
+    def _ncomp(self) -> int:
+        return self.u.ndim - self.grid.ndim
+
+    def _derivative(self, arr: Array, gaxis: int, m: int) -> Array:
+        """`m`-th derivative of `arr` (trailing axes = grid) along grid axis `gaxis`."""
+        axis = arr.ndim - self.grid.ndim + gaxis
+        n = self.grid.shape[gaxis]
+        if self.grid.periodic[gaxis]:
+            return _spectral_derivative(arr, axis, m, self.grid.box.lengths[gaxis])
+        need = _stencil_size(m, self.fd_order)
+        if n < need:
+            raise ValueError(
+                f"grid axis {gaxis} has {n} points; the order-{self.fd_order} stencil of the {m}-th "
+                f"derivative needs at least {need} (refine `grid` or lower `fd_order`)"
+            )
+        return _fd_derivative(arr, axis, m, self.fd_order, self.grid.spacing[gaxis])
+
+    def _derivatives(self, arr: Array, gaxes: tuple[int, ...]) -> Array:
+        # group repeated axes so that e.g. (0, 0) uses the second-derivative stencil
+        counts: dict[int, int] = {}
+        for a in gaxes:
+            counts[a] = counts.get(a, 0) + 1
+        for a, m in counts.items():
+            arr = self._derivative(arr, a, m)
+        return arr
+
+    def d(self, axis: int | tuple[int, ...], order: int = 1) -> Array:
+        return self._derivatives(self.u, self._directions(axis, order))
+
+    def dt(self, order: int = 1) -> Array:
+        self._check_time()
+        _check_order(order)
+        return self._derivative(self.u, self.grid.ndim - 1, order)
+
+    def grad(self) -> Array:
+        return jnp.stack([self._derivative(self.u, i, 1) for i in range(self.ndim)], axis=self._ncomp)
+
+    def _spatial_k2(self) -> tuple[tuple[int, ...], np.ndarray]:
+        """Array axes of the spatial grid axes and |k|^2 on the `rfftn` layout (all axes periodic)."""
+        spatial = range(self.ndim)
+        axes = tuple(self.u.ndim - self.grid.ndim + i for i in spatial)
+        k2 = np.zeros([1] * self.u.ndim)
+        for j, i in enumerate(spatial):
+            n, length = self.grid.shape[i], self.grid.box.lengths[i]
+            if j == self.ndim - 1:
+                k = _wavenumbers(n, length)
+            else:
+                k = 2 * np.pi * np.fft.fftfreq(n, d=length / n)
+            shape = [1] * self.u.ndim
+            shape[axes[j]] = k.shape[0]
+            k2 = k2 + (k**2).reshape(shape)
+        return axes, k2
+
+    def laplacian(self) -> Array:
+        spatial = tuple(range(self.ndim))
+        if self.ndim > 1 and all(self.grid.periodic[i] for i in spatial):
+            axes, k2 = self._spatial_k2()
+            uh = jnp.fft.rfftn(self.u, axes=axes)
+            out = jnp.fft.irfftn(-jnp.asarray(k2) * uh, s=[self.grid.shape[i] for i in spatial], axes=axes)
+            return out.astype(self.u.dtype)
+        return sum(self._derivative(self.u, i, 2) for i in spatial)
+
+    def div(self) -> Array:
+        if self._ncomp < 1 or self.u.shape[self._ncomp - 1] != self.ndim:
+            raise ValueError(
+                f"div needs a vector field whose last component axis has size {self.ndim}; the field's "
+                f"value has shape {self.u.shape} on a grid of shape {self.grid.shape}"
+            )
+        ax = self._ncomp - 1
+        return sum(self._derivative(jnp.take(self.u, i, axis=ax), i, 1) for i in range(self.ndim))
+
+    def div_flux(self, c: Coefficient) -> Array:
+        """`div(c grad u)` of a scalar field.
+
+        On bounded axes with `fd_order=2` this is the conservative 3-point scheme with face-averaged
+        (arithmetic) coefficients `c_{i+1/2} = (c_i + c_{i+1}) / 2` at interior nodes, and the expanded form
+        `c u'' + c' u'` with one-sided stencils at the wall nodes. With `fd_order=4` it is the expanded form
+        everywhere (composing two one-sided first derivatives would lose an order at the walls). On periodic
+        axes it is `d(c d u)`, spectral.
+        """
+        if self._ncomp != 0:
+            raise ValueError(f"div_flux needs a scalar field; the value has shape {self.u.shape}")
+        cv = jnp.broadcast_to(self.coefficient(c).u, self.u.shape)
+        if cv.shape != self.u.shape:
+            raise ValueError(f"the coefficient must be a scalar field; got shape {cv.shape}")
+        total = 0.0
+        for i in range(self.ndim):
+            if self.grid.periodic[i]:
+                total = total + self._derivative(cv * self._derivative(self.u, i, 1), i, 1)
+                continue
+            du = self._derivative(self.u, i, 1)
+            wall = cv * self._derivative(self.u, i, 2) + self._derivative(cv, i, 1) * du
+            if self.fd_order != 2:
+                total = total + wall
+                continue
+            h = self.grid.spacing[i]
+            uu, cc, w = (jnp.moveaxis(a, i, -1) for a in (self.u, cv, wall))
+            cface = 0.5 * (cc[..., 1:] + cc[..., :-1])
+            flux = cface * (uu[..., 1:] - uu[..., :-1]) / h
+            inner = (flux[..., 1:] - flux[..., :-1]) / h
+            out = jnp.concatenate([w[..., :1], inner, w[..., -1:]], axis=-1)
+            total = total + jnp.moveaxis(out, -1, i)
+        return total
+
+    def poisson_solve(self) -> Array:
+        """The zero-mean solution `psi` of `-laplacian(psi) = u` on a grid whose spatial axes are all periodic
+        (the mean of `u` is ignored), by FFT; componentwise, and slice by slice in time."""
+        spatial = tuple(range(self.ndim))
+        if not all(self.grid.periodic[i] for i in spatial):
+            raise ValueError("poisson_solve needs a grid whose spatial axes are all periodic")
+        axes, k2 = self._spatial_k2()
+        inv = np.where(k2 > 0, 1.0 / np.where(k2 > 0, k2, 1.0), 0.0)
+        uh = jnp.fft.rfftn(self.u, axes=axes)
+        out = jnp.fft.irfftn(jnp.asarray(inv) * uh, s=[self.grid.shape[i] for i in spatial], axes=axes)
+        return out.astype(self.u.dtype)
+
+    def map(self, fn: Callable[[Array], Array]) -> GridField:
+        return GridField(fn(self.u), self.grid, time=self.time, fd_order=self.fd_order)
+
+    def evaluate(self, fn: Callable[[Array], Array]) -> GridField:
+        if not callable(fn):
+            raise TypeError(f"`fn` must be a function of the point, got {type(fn).__name__}")
+        vals = self.grid.evaluate(fn, self.u.dtype)
+        return GridField(vals.astype(self.u.dtype), self.grid, time=self.time, fd_order=self.fd_order)
+
+    def coefficient(self, c: Coefficient) -> GridField:
+        if isinstance(c, GridField):
+            if c.grid != self.grid:
+                raise ValueError("the coefficient field lives on a different grid")
+            return c
+        if isinstance(c, AbstractField):
+            raise TypeError("a PointField coefficient cannot be combined with a GridField")
+        if callable(c):
+            return self.evaluate(c)
+        arr = jnp.asarray(c, dtype=self.u.dtype)
+        g = self.grid.ndim
+        if arr.ndim < g or arr.shape[arr.ndim - g :] != self.grid.shape:
+            arr = jnp.broadcast_to(arr.reshape(arr.shape + (1,) * g), arr.shape + self.grid.shape)
+        return GridField(arr, self.grid, time=self.time, fd_order=self.fd_order)

@@ -1,0 +1,424 @@
+"""Matrix-free linear operators and Krylov solvers for symmetric positive definite systems.
+
+This module provides
+
+- [`scimlx.core.linalg.LinearOperator`][]: a linear map given by a `matvec` function together
+  with the shape of the arrays it acts on (a vector, or e.g. a `(64, 64)` grid), optionally
+  carrying its diagonal for Jacobi preconditioning;
+- [`scimlx.core.linalg.as_operator`][]: converts dense arrays, `scipy.sparse` matrices and
+  `jax.experimental.sparse.BCOO` matrices into a `LinearOperator`;
+- [`scimlx.core.linalg.cg`][] and [`scimlx.core.linalg.pcg`][]: (preconditioned) conjugate
+  gradients, returning a [`scimlx.core.linalg.SolveResult`][] with the solution, the iteration
+  count, the relative residual history and a convergence flag.
+
+Everything is pure and compatible with `jax.jit` and `jax.vmap`, so that e.g. many right-hand
+sides can be solved at once. The Darcy flow data generator and the DCDM (deep conjugate
+direction method) baselines are built on these solvers.
+
+The solvers use `jax.lax.while_loop` and are therefore not reverse-mode differentiable.
+"""
+
+import math
+from collections.abc import Callable
+from typing import Any, Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.sparse
+from jax.experimental import sparse as jsparse
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
+
+__all__ = ["LinearOperator", "SolveResult", "as_operator", "cg", "pcg"]
+
+
+class _DenseMatvec(eqx.Module):
+    matrix: Float[Array, "n n"]
+
+    def __call__(self, x: Float[Array, " n"]) -> Float[Array, " n"]:
+        return self.matrix @ x
+
+
+class _SparseMatvec(eqx.Module):
+    matrix: jsparse.BCOO
+
+    def __call__(self, x: Float[Array, " n"]) -> Float[Array, " n"]:
+        return self.matrix @ x
+
+
+def _check_square(A: Any, name: str) -> int:
+    shape = tuple(A.shape)
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"`{name}` must be a square 2-D matrix, got shape {shape}.")
+    return shape[0]
+
+
+class LinearOperator(eqx.Module):
+    """A (possibly matrix-free) linear operator acting on arrays of a fixed shape."""
+
+    matvec: Callable[[Array], Array]
+    shape: tuple[int, ...] = eqx.field(static=True)
+    _diagonal: Array | None
+
+    def __init__(
+        self,
+        matvec: Callable[[Float[Array, "*shape"]], Float[Array, "*shape"]],
+        shape: tuple[int, ...] | int,
+        *,
+        diagonal: Float[ArrayLike, "*shape"] | None = None,
+    ):
+        """**Arguments:**
+
+        - `matvec`: a function `x -> A x`, mapping an array of shape `shape` to an array of the
+            same shape. It must be linear and JAX-traceable.
+        - `shape`: the shape of the arrays the operator acts on (and returns), e.g. `(n,)` for an
+            `n x n` matrix or `(64, 64)` for an operator on a 64 x 64 grid. An integer `n` is
+            taken to mean `(n,)`.
+        - `diagonal`: optional, the diagonal of the operator as an array of shape `shape`, i.e.
+            the entries `A[i, i]` with `i` running over all grid points. Needed for Jacobi
+            preconditioning of matrix-free operators.
+        """
+        if not callable(matvec):
+            raise TypeError(f"`matvec` must be callable, got {type(matvec).__name__}.")
+        if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+            shape = (int(shape),)
+        if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape
+        ):
+            raise ValueError(f"`shape` must be a tuple of positive integers, got {shape!r}.")
+        shape = tuple(int(s) for s in shape)
+        if diagonal is not None:
+            diagonal = jnp.asarray(diagonal)
+            if diagonal.shape != shape:
+                raise ValueError(
+                    f"`diagonal` must have the operator's shape {shape}, got {diagonal.shape}."
+                )
+        self.matvec = matvec
+        self.shape = shape
+        self._diagonal = diagonal
+
+    @property
+    def size(self) -> int:
+        """The number of unknowns, i.e. the product of `shape`."""
+        return math.prod(self.shape)
+
+    def mv(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        """Applies the operator.
+
+        **Arguments:**
+
+        - `x`: an array of shape `self.shape`.
+
+        **Returns:**
+
+        The array `A x`, of shape `self.shape`.
+        """
+        if jnp.shape(x) != self.shape:
+            raise ValueError(
+                f"`x` must have the operator's shape {self.shape}, got {jnp.shape(x)}."
+            )
+        return self.matvec(x)
+
+    def __call__(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        """Same as [`scimlx.core.linalg.LinearOperator.mv`][]."""
+        return self.mv(x)
+
+    def __matmul__(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        return self.mv(x)
+
+    def diagonal(self) -> Float[Array, "*shape"]:
+        """The diagonal of the operator.
+
+        **Returns:**
+
+        An array of shape `self.shape` holding the diagonal entries.
+
+        Raises a `ValueError` if the operator is matrix-free and was built without one.
+        """
+        if self._diagonal is None:
+            raise ValueError(
+                "This matrix-free `LinearOperator` has no diagonal; pass "
+                "`LinearOperator(matvec, shape, diagonal=...)` to supply it (needed for "
+                '`preconditioner="jacobi"`), or use another preconditioner.'
+            )
+        return self._diagonal
+
+    @classmethod
+    def from_dense(cls, A: Float[ArrayLike, "n n"]) -> "LinearOperator":
+        """Wraps a dense square matrix.
+
+        **Arguments:**
+
+        - `A`: a square 2-D array of shape `(n, n)`.
+
+        **Returns:**
+
+        A `LinearOperator` of shape `(n,)` with its diagonal set.
+        """
+        if not hasattr(A, "shape") or not hasattr(A, "dtype"):
+            raise TypeError(f"`A` must be a 2-D array, got {type(A).__name__}.")
+        n = _check_square(A, "A")
+        A = jnp.asarray(A)
+        return cls(_DenseMatvec(A), (n,), diagonal=jnp.diagonal(A))
+
+    @classmethod
+    def from_sparse(cls, A: "scipy.sparse.spmatrix | jsparse.BCOO") -> "LinearOperator":
+        """Wraps a sparse square matrix.
+
+        **Arguments:**
+
+        - `A`: a square `scipy.sparse` matrix/array (converted to a
+            `jax.experimental.sparse.BCOO`) or a 2-D `BCOO` matrix without batch or dense
+            dimensions.
+
+        **Returns:**
+
+        A `LinearOperator` of shape `(n,)` with its diagonal set.
+        """
+        if scipy.sparse.issparse(A):
+            n = _check_square(A, "A")
+            diagonal = jnp.asarray(A.diagonal())
+            A = jsparse.BCOO.from_scipy_sparse(A)
+        elif isinstance(A, jsparse.BCOO):
+            n = _check_square(A, "A")
+            if A.n_batch != 0 or A.n_dense != 0:
+                raise ValueError(
+                    "`A` must be a BCOO matrix without batch or dense dimensions, got "
+                    f"n_batch={A.n_batch}, n_dense={A.n_dense}."
+                )
+            rows, cols = A.indices[:, 0], A.indices[:, 1]
+            on_diagonal = jnp.where(rows == cols, A.data, jnp.zeros_like(A.data))
+            # Padding entries of a BCOO carry out-of-range indices; these are dropped.
+            diagonal = jnp.zeros((n,), A.dtype).at[rows].add(on_diagonal, mode="drop")
+        else:
+            raise TypeError(
+                "`A` must be a scipy.sparse matrix or a jax.experimental.sparse.BCOO, got "
+                f"{type(A).__name__}."
+            )
+        return cls(_SparseMatvec(A), (n,), diagonal=diagonal)
+
+
+def as_operator(A: Any) -> LinearOperator:
+    """Converts a matrix into a [`scimlx.core.linalg.LinearOperator`][].
+
+    **Arguments:**
+
+    - `A`: a `LinearOperator` (returned unchanged), a dense square 2-D array (JAX or NumPy), a
+        square `scipy.sparse` matrix or a square `jax.experimental.sparse.BCOO` matrix.
+
+    **Returns:**
+
+    A `LinearOperator`.
+    """
+    if isinstance(A, LinearOperator):
+        return A
+    if scipy.sparse.issparse(A) or isinstance(A, jsparse.BCOO):
+        return LinearOperator.from_sparse(A)
+    if isinstance(A, (jax.Array, np.ndarray)):
+        return LinearOperator.from_dense(A)
+    raise TypeError(
+        "`A` must be a LinearOperator, a dense square array, a scipy.sparse matrix or a "
+        f"jax.experimental.sparse.BCOO, got {type(A).__name__}."
+    )
+
+
+class SolveResult(eqx.Module):
+    """The result of an iterative linear solve."""
+
+    x: Float[Array, "*shape"]
+    iterations: Int[Array, ""]
+    residual_history: Float[Array, " maxiter_plus_1"]
+    converged: Bool[Array, ""]
+
+    def __init__(
+        self,
+        x: Float[Array, "*shape"],
+        iterations: Int[Array, ""],
+        residual_history: Float[Array, " maxiter_plus_1"],
+        converged: Bool[Array, ""],
+    ):
+        """**Arguments:**
+
+        - `x`: the approximate solution, of the operator's shape.
+        - `iterations`: the number of iterations performed.
+        - `residual_history`: the relative residuals `||r_k|| / ||b||` (2-norm over all
+            entries), of length `maxiter + 1`; entry `k` is the value after `k` iterations
+            (entry 0 is the initial residual) and entries after the last iteration are NaN.
+        - `converged`: whether the tolerance was reached.
+        """
+        self.x = x
+        self.iterations = iterations
+        self.residual_history = residual_history
+        self.converged = converged
+
+
+def _validate_options(op: LinearOperator, b: Any, x0: Any, tol: Any, maxiter: Any):
+    b_shape = jnp.shape(b)
+    if b_shape != op.shape:
+        raise ValueError(f"`b` must have the operator's shape {op.shape}, got {b_shape}.")
+    if x0 is not None and jnp.shape(x0) != op.shape:
+        raise ValueError(f"`x0` must have the operator's shape {op.shape}, got {jnp.shape(x0)}.")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`tol` must be a real number, got {type(tol).__name__}.")
+    if not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"`tol` must be positive and finite, got {tol}.")
+    if maxiter is None:
+        maxiter = 10 * op.size
+    elif isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)):
+        raise TypeError(f"`maxiter` must be a positive integer, got {type(maxiter).__name__}.")
+    elif maxiter <= 0:
+        raise ValueError(f"`maxiter` must be a positive integer, got {maxiter}.")
+    return float(tol), int(maxiter)
+
+
+def _resolve_preconditioner(op: LinearOperator, preconditioner: Any) -> Callable | None:
+    if preconditioner is None:
+        return None
+    if isinstance(preconditioner, str):
+        if preconditioner != "jacobi":
+            raise ValueError(
+                f'`preconditioner` must be "jacobi", None or a callable, got {preconditioner!r}.'
+            )
+        inverse_diagonal = 1 / op.diagonal()
+        return lambda r: inverse_diagonal * r
+    if callable(preconditioner):
+        return preconditioner
+    raise TypeError(
+        '`preconditioner` must be "jacobi", None or a callable, got '
+        f"{type(preconditioner).__name__}."
+    )
+
+
+def _norm(x: Array) -> Array:
+    return jnp.sqrt(jnp.sum(x * x))
+
+
+def _pcg(
+    op: LinearOperator,
+    b: Array,
+    x0: Array | None,
+    tol: float,
+    maxiter: int,
+    precond: Callable | None,
+) -> SolveResult:
+    dtype = jnp.result_type(b)
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        dtype = jnp.result_type(float)
+    b = jnp.asarray(b, dtype)
+    x = jnp.zeros_like(b) if x0 is None else jnp.asarray(x0, dtype)
+    Ax = op.mv(x)
+    if jnp.shape(Ax) != op.shape:
+        raise ValueError(
+            f"The operator's `matvec` must return arrays of shape {op.shape}, got {jnp.shape(Ax)}."
+        )
+    dtype = jnp.result_type(dtype, Ax)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"`b` and the operator must be real, got dtype {dtype}.")
+    b, x, Ax = b.astype(dtype), x.astype(dtype), Ax.astype(dtype)
+    if precond is None:
+        apply_precond = lambda r: r
+    else:
+        apply_precond = lambda r: jnp.asarray(precond(r), dtype)
+
+    b_norm = _norm(b)
+    zero_rhs = b_norm == 0
+    b_norm = jnp.where(zero_rhs, 1, b_norm)
+    # With b == 0 the solution is x = 0, whatever the initial guess (then r = 0 too).
+    x = jnp.where(zero_rhs, 0, x)
+    r = jnp.where(zero_rhs, 0, b - Ax)
+    z = apply_precond(r)
+    rz = jnp.sum(r * z)
+    rel = _norm(r) / b_norm
+    history = jnp.full((maxiter + 1,), jnp.nan, dtype).at[0].set(rel)
+    k = jnp.array(0, jnp.int32)
+
+    def cond_fun(carry):
+        k, _, _, _, _, rel, _ = carry
+        # A NaN residual (breakdown) also stops the loop, as `nan > tol` is False.
+        return (k < maxiter) & (rel > tol)
+
+    def body_fun(carry):
+        k, x, r, p, rz, _, history = carry
+        Ap = op.mv(p).astype(dtype)
+        alpha = rz / jnp.sum(p * Ap)
+        x = x + alpha * p
+        r = r - alpha * Ap
+        z = apply_precond(r)
+        rz_new = jnp.sum(r * z)
+        p = z + (rz_new / rz) * p
+        rel = _norm(r) / b_norm
+        k = k + 1
+        history = history.at[k].set(rel)
+        return k, x, r, p, rz_new, rel, history
+
+    # Under `jax.vmap` the loop runs until every batch member has stopped; the batched loop
+    # selects the old carry for members whose condition is already False, so they stay fixed.
+    k, x, _, _, _, rel, history = jax.lax.while_loop(
+        cond_fun, body_fun, (k, x, r, z, rz, rel, history)
+    )
+    return SolveResult(x=x, iterations=k, residual_history=history, converged=rel <= tol)
+
+
+def pcg(
+    A: Any,
+    b: Float[ArrayLike, "*shape"],
+    *,
+    x0: Float[ArrayLike, "*shape"] | None = None,
+    tol: float = 1e-6,
+    maxiter: int | None = None,
+    preconditioner: Literal["jacobi"] | Callable[[Array], Array] | None = "jacobi",
+) -> SolveResult:
+    """Preconditioned conjugate gradients for a symmetric positive definite system `A x = b`.
+
+    **Arguments:**
+
+    - `A`: the operator: a [`scimlx.core.linalg.LinearOperator`][], a dense square array, a
+        `scipy.sparse` matrix or a `jax.experimental.sparse.BCOO` (see
+        [`scimlx.core.linalg.as_operator`][]). Must be symmetric positive definite.
+    - `b`: the right-hand side, of the operator's shape.
+    - `x0`: the initial guess, of the operator's shape. Defaults to zeros.
+    - `tol`: relative tolerance; iteration stops once `||b - A x|| / ||b|| <= tol` (2-norm over
+        all entries, using the recursively updated residual).
+    - `maxiter`: the maximum number of iterations. Defaults to 10 times the number of unknowns.
+    - `preconditioner`: `"jacobi"` (divide by `A.diagonal()`), `None` (no preconditioning), or a
+        callable `r -> M^{-1} r` applying a symmetric positive definite preconditioner.
+
+    **Returns:**
+
+    A [`scimlx.core.linalg.SolveResult`][]. If `b == 0` the solution is `x = 0`, with zero
+    iterations.
+    """
+    op = as_operator(A)
+    tol, maxiter = _validate_options(op, b, x0, tol, maxiter)
+    precond = _resolve_preconditioner(op, preconditioner)
+    return _pcg(op, b, x0, tol, maxiter, precond)
+
+
+def cg(
+    A: Any,
+    b: Float[ArrayLike, "*shape"],
+    *,
+    x0: Float[ArrayLike, "*shape"] | None = None,
+    tol: float = 1e-6,
+    maxiter: int | None = None,
+) -> SolveResult:
+    """Conjugate gradients for a symmetric positive definite system `A x = b`.
+
+    Equivalent to [`scimlx.core.linalg.pcg`][] with `preconditioner=None`.
+
+    **Arguments:**
+
+    - `A`: the operator: a [`scimlx.core.linalg.LinearOperator`][], a dense square array, a
+        `scipy.sparse` matrix or a `jax.experimental.sparse.BCOO`. Must be symmetric positive
+        definite.
+    - `b`: the right-hand side, of the operator's shape.
+    - `x0`: the initial guess, of the operator's shape. Defaults to zeros.
+    - `tol`: relative tolerance; iteration stops once `||b - A x|| / ||b|| <= tol`.
+    - `maxiter`: the maximum number of iterations. Defaults to 10 times the number of unknowns.
+
+    **Returns:**
+
+    A [`scimlx.core.linalg.SolveResult`][].
+    """
+    return pcg(A, b, x0=x0, tol=tol, maxiter=maxiter, preconditioner=None)

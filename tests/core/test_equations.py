@@ -1,0 +1,402 @@
+"""Every catalogue equation: the residual of an exact or manufactured solution vanishes at points (float64
+round-off) and on grids at the scheme's order (a refinement study)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scimlx.core import (
+    EQUATIONS,
+    AllenCahn,
+    Advection,
+    Box,
+    Burgers,
+    Darcy,
+    FokkerPlanck,
+    Grid,
+    GridField,
+    Heat,
+    Helmholtz,
+    KleinGordon,
+    KuramotoSivashinsky,
+    NavierStokes2DVorticity,
+    PointField,
+    Poisson,
+    get_equation,
+)
+
+PI = math.pi
+
+
+# ------------------------------------------------------------------------------------------------
+# Exact and manufactured solutions. Each case: (equation, u(z), box, periodic, time, components)
+
+
+def _poisson():
+    u = lambda z: jnp.sin(PI * z[0]) * jnp.sin(PI * z[1])
+    return Poisson(source=lambda z: 2 * PI**2 * u(z)), u, Box((0, 0), (1, 1)), False, False
+
+
+def _helmholtz():
+    k, a1, a2 = 1.0, 4.0, 1.0
+    u = lambda z: jnp.sin(a1 * PI * z[1]) * jnp.sin(a2 * PI * z[0])
+    f = lambda z: (k**2 - (a1**2 + a2**2) * PI**2) * u(z)
+    return Helmholtz(k=k, source=f), u, Box((-1, -1), (1, 1)), False, False
+
+
+def _heat():
+    kappa = 0.5
+    u = lambda z: jnp.exp(-kappa * PI**2 * z[1]) * jnp.sin(PI * z[0])
+    return Heat(diffusivity=kappa), u, Box((0, 0), (1, 0.5)), False, True
+
+
+def _advection():
+    c = (1.0, -0.5)
+    u = lambda z: jnp.sin(2 * PI * (z[0] - c[0] * z[2])) * jnp.cos(2 * PI * (z[1] - c[1] * z[2]))
+    return Advection(velocity=c), u, Box((0, 0, 0), (1, 1, 0.25)), (True, True, False), True
+
+
+def _advection_variable():
+    # rigid rotation c = (-y, x): u = exp(-((x cos t + y sin t) - 0.3)^2 - (y cos t - x sin t)^2) is transported
+    def u(z):
+        x, y, t = z
+        xr, yr = x * jnp.cos(t) + y * jnp.sin(t), y * jnp.cos(t) - x * jnp.sin(t)
+        return jnp.exp(-4 * ((xr - 0.3) ** 2 + yr**2))
+
+    eq = Advection(velocity=lambda z: jnp.stack([-z[1], z[0]]))
+    return eq, u, Box((-1, -1, 0), (1, 1, 0.5)), False, True
+
+
+def _burgers_1d():
+    nu, k = 0.1, 1.0
+
+    def u(z):
+        e = jnp.exp(-nu * k**2 * z[1])
+        return 2 * nu * k * e * jnp.sin(k * z[0]) / (2 + e * jnp.cos(k * z[0]))
+
+    return Burgers(viscosity=nu), u, Box((0, 0), (2 * PI, 1)), (True, False), True
+
+
+def _burgers_2d():
+    nu = 0.1
+
+    def u(z):
+        e = jnp.exp(-2 * nu * z[2])
+        phi = 2 + e * jnp.cos(z[0]) * jnp.cos(z[1])
+        grad_phi = jnp.stack([-e * jnp.sin(z[0]) * jnp.cos(z[1]), -e * jnp.cos(z[0]) * jnp.sin(z[1])])
+        return -2 * nu * grad_phi / phi
+
+    return Burgers(viscosity=nu), u, Box((0, 0, 0), (2 * PI, 2 * PI, 1)), (True, True, False), True
+
+
+def _allen_cahn_kink():
+    d, a = 0.1, 1.0
+    u = lambda z: jnp.tanh(z[0] * math.sqrt(a / (2 * d)))
+    return AllenCahn(diffusivity=d, reaction=a), u, Box((-1, 0), (1, 1)), False, True
+
+
+def _allen_cahn_manufactured():
+    d, a = 1e-2, 5.0
+    u = lambda z: jnp.exp(-z[1]) * jnp.sin(PI * z[0])
+    f = lambda z: -u(z) + d * PI**2 * u(z) + a * (u(z) ** 3 - u(z))
+    return AllenCahn(diffusivity=d, reaction=a, source=f), u, Box((-1, 0), (1, 1)), False, True
+
+
+def _klein_gordon():
+    k = 2.0
+    u = lambda z: (z[0] + z[1]) * jnp.cos(k * z[2]) + z[0] * z[1] * jnp.sin(k * z[2])
+    f = lambda z: -(k**2) * u(z) + u(z) ** 2
+    return KleinGordon(source=f), u, Box((-1, -1, 0), (1, 1, 1)), False, True
+
+
+def _darcy():
+    a = lambda z: 1 + z[0] + 2 * z[1]
+    u = lambda z: jnp.sin(PI * z[0]) * jnp.sin(PI * z[1])
+
+    def f(z):
+        ux = PI * jnp.cos(PI * z[0]) * jnp.sin(PI * z[1])
+        uy = PI * jnp.sin(PI * z[0]) * jnp.cos(PI * z[1])
+        return 2 * PI**2 * a(z) * u(z) - ux - 2 * uy
+
+    return Darcy(coefficient=a, source=f), u, Box((0, 0), (1, 1)), False, False
+
+
+def _ks():
+    c, k = 0.7, 0.5 * math.sqrt(11 / 19)
+
+    def u(z):  # travelling-wave solution of u_t + u u_x + u_xx + u_xxxx = 0
+        th = jnp.tanh(k * (z[0] - c * z[1]))
+        return c + 15 / 19 * math.sqrt(11 / 19) * (-9 * th + 11 * th**3)
+
+    return KuramotoSivashinsky(), u, Box((-10, 0), (10, 1)), False, True
+
+
+def _taylor_green_pair():
+    nu, k = 0.01, 2 * PI
+
+    def wpsi(z):
+        s = jnp.sin(k * z[0]) * jnp.sin(k * z[1]) * jnp.exp(-2 * nu * k**2 * z[2])
+        return jnp.stack([2 * k * s, s / k])
+
+    return NavierStokes2DVorticity(viscosity=nu), wpsi, Box((0, 0, 0), (1, 1, 1)), (True, True, False), True
+
+
+def _ns_manufactured_pair():
+    # steady psi = sin(ax)sin(ay) + cos(bx): the advection term does not vanish
+    nu, a, b = 0.01, 2 * PI, 4 * PI
+
+    def wpsi(z):
+        A, B = jnp.sin(a * z[0]) * jnp.sin(a * z[1]), jnp.cos(b * z[0])
+        return jnp.stack([2 * a**2 * A + b**2 * B, A + B])
+
+    def f(z):
+        A, B = jnp.sin(a * z[0]) * jnp.sin(a * z[1]), jnp.cos(b * z[0])
+        jac = a * b * (2 * a**2 - b**2) * jnp.sin(a * z[0]) * jnp.cos(a * z[1]) * jnp.sin(b * z[0])
+        return jac + nu * (4 * a**4 * A + b**4 * B)
+
+    eq = NavierStokes2DVorticity(viscosity=nu, forcing=f)
+    return eq, wpsi, Box((0, 0, 0), (1, 1, 1)), (True, True, False), True
+
+
+def _ou_gaussian(beta=2.0, m=(0.5, -1.0), s0=0.7, callable_sigma=False):
+    # dx = -(beta/2) x dt + sqrt(beta) dW from N(m, s0^2 I): Gaussian marginals
+    m = jnp.asarray(m)
+
+    def u(z):
+        x, t = z[:-1], z[-1]
+        var = 1 + (s0**2 - 1) * jnp.exp(-beta * t)
+        mean = m * jnp.exp(-beta * t / 2)
+        return -jnp.sum((x - mean) ** 2) / (2 * var) - x.shape[0] / 2 * jnp.log(2 * PI * var)
+
+    sigma = (lambda t: jnp.sqrt(beta) + 0 * t) if callable_sigma else math.sqrt(beta)
+    eq = FokkerPlanck(drift=lambda z: -beta / 2 * z[:-1], sigma=sigma)
+    return eq, u, Box((-1, -1, 0), (1, 1, 0.5)), False, True
+
+
+def _ou_unit():
+    # the ODE-SDE gap setting: dx = -x dt + dW, N(x0 e^-t, (1 - e^-2t)/2 + s0^2 e^-2t)
+    def u(z):
+        x, t = z[:-1], z[-1]
+        var = 0.5 * (1 - jnp.exp(-2 * t)) + 0.4 * jnp.exp(-2 * t)
+        return -jnp.sum((x - 0.4 * jnp.exp(-t)) ** 2) / (2 * var) - jnp.log(2 * PI * var)
+
+    return FokkerPlanck(), u, Box((-1, -1, 0), (1, 1, 0.5)), False, True
+
+
+CASES = {
+    "poisson": _poisson,
+    "helmholtz": _helmholtz,
+    "heat": _heat,
+    "advection": _advection,
+    "advection_variable": _advection_variable,
+    "burgers_1d": _burgers_1d,
+    "burgers_2d": _burgers_2d,
+    "allen_cahn_kink": _allen_cahn_kink,
+    "allen_cahn_manufactured": _allen_cahn_manufactured,
+    "klein_gordon": _klein_gordon,
+    "darcy": _darcy,
+    "kuramoto_sivashinsky": _ks,
+    "ns_taylor_green_pair": _taylor_green_pair,
+    "ns_manufactured_pair": _ns_manufactured_pair,
+    "fokker_planck": _ou_gaussian,
+    "fokker_planck_callable_sigma": lambda: _ou_gaussian(callable_sigma=True),
+    "fokker_planck_ode_sde_gap": _ou_unit,
+}
+
+
+def test_every_catalogue_equation_has_a_case():
+    covered = {type(make()[0]).name for make in CASES.values()}
+    assert covered == set(EQUATIONS)
+
+
+def _random_points(box, n, key):
+    lo, hi = np.asarray(box.lo), np.asarray(box.hi)
+    return lo + (hi - lo) * jax.random.uniform(key, (n, box.ndim))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_point_residual_of_exact_solution_vanishes(case, x64):
+    eq, u, box, _, time = CASES[case]()
+    x = _random_points(box, 16, jax.random.key(1))
+    res = jax.jit(jax.vmap(lambda xi: eq.residual(PointField(u, xi, time=time))))(x)
+    assert res.dtype == jnp.float64
+    # scale: the size of the terms; the exact residual is round-off
+    scale = 1 + float(jnp.max(jnp.abs(jax.vmap(u)(x))))
+    assert float(jnp.max(jnp.abs(res))) < 1e-10 * scale * 1e2
+
+
+def _grid_error(case, n, fd_order):
+    eq, u, box, periodic, time = CASES[case]()
+    shape = (n,) * box.ndim
+    grid = Grid(shape, box, periodic=periodic)
+    field = GridField(grid.evaluate(u), grid, time=time, fd_order=fd_order)
+    return float(jnp.max(jnp.abs(eq.residual(field))))
+
+
+# (case, fd_order, coarse n) -> expected observed order on bounded axes
+ORDER_CASES = [
+    ("poisson", 2, 16),
+    ("poisson", 4, 16),
+    ("helmholtz", 2, 32),
+    ("heat", 2, 16),
+    ("heat", 4, 16),
+    ("advection", 2, 16),
+    ("advection_variable", 2, 24),
+    ("burgers_1d", 2, 16),
+    ("burgers_2d", 2, 12),
+    ("allen_cahn_kink", 2, 24),
+    ("allen_cahn_manufactured", 4, 16),
+    ("klein_gordon", 2, 12),
+    ("darcy", 2, 16),
+    ("darcy", 4, 16),
+    ("kuramoto_sivashinsky", 2, 32),
+    ("kuramoto_sivashinsky", 4, 32),
+    ("ns_taylor_green_pair", 2, 16),
+    ("fokker_planck", 2, 12),
+    ("fokker_planck_ode_sde_gap", 4, 12),
+]
+
+
+@pytest.mark.parametrize("case,fd_order,n", ORDER_CASES)
+def test_grid_residual_converges_at_scheme_order(case, fd_order, n, x64):
+    e1, e2 = _grid_error(case, n, fd_order), _grid_error(case, 2 * n, fd_order)
+    observed = math.log2(e1 / e2)
+    assert e2 < e1
+    assert observed > fd_order - 0.3, (e1, e2, observed)
+
+
+def test_spectral_residuals_are_exact_on_periodic_grids(x64):
+    # steady manufactured Navier-Stokes, vorticity only: psi from the FFT Poisson solve, spectral in space
+    eq, wpsi, box, periodic, _ = _ns_manufactured_pair()
+    grid = Grid((32, 32, 5), box, periodic=periodic)
+    w = grid.evaluate(wpsi)[0]
+    res = eq.residual(GridField(w, grid, time=True))
+    assert float(jnp.max(jnp.abs(res))) < 1e-9 * float(jnp.max(jnp.abs(w)))
+    # Poisson on a periodic box with a trigonometric solution
+    g = Grid((24, 20), Box((0, 0), (2 * PI, 2 * PI)), periodic=True)
+    u = lambda z: jnp.sin(z[0]) * jnp.cos(2 * z[1])
+    res = Poisson(source=lambda z: 5 * u(z)).residual(GridField(g.evaluate(u), g))
+    assert float(jnp.max(jnp.abs(res))) < 1e-12
+
+
+def test_darcy_conservative_flux_handles_discontinuous_coefficient(x64):
+    # 1-D -(a u')' = 0 with a jump in a: the exact u is piecewise linear with a continuous flux a u'
+    n = 41
+    grid = Grid((n,), Box(0, 1))
+    x = np.linspace(0, 1, n)
+    a = np.where(x < 0.5 + 1e-12, 1.0, 4.0)
+    # nodes on both sides of the face between x=0.5 and the next node: build u with flux q = 1
+    xf = 0.5 + 0.5 / (n - 1)  # the face where the coefficient jumps (arithmetic average sits there)
+    u = np.where(x <= 0.5, x / 1.0, 0.5 + (x - 0.5) * 1.0)
+    # exact discrete solution of the face-averaged scheme: flux between nodes i, i+1 is constant
+    a_face = 0.5 * (a[1:] + a[:-1])
+    u = np.concatenate([[0.0], np.cumsum((1.0 / a_face) * (1 / (n - 1)))])
+    res = Darcy(coefficient=jnp.asarray(a), source=0.0).residual(GridField(jnp.asarray(u), grid))
+    assert float(jnp.max(jnp.abs(res[1:-1]))) < 1e-9
+    del xf
+
+
+def test_fokker_planck_hutchinson_is_unbiased(x64):
+    eq, u, box, _, _ = _ou_gaussian()
+    eq_h = FokkerPlanck(drift=eq.drift, sigma=eq.sigma, n_probes=4)
+    x = jnp.array([0.3, -0.2, 0.1])
+    exact = eq.residual(PointField(u, x, time=True))
+    keys = jax.random.split(jax.random.key(0), 4000)
+    est = jax.vmap(lambda k: eq_h.residual(PointField(u, x, time=True), key=k))(keys)
+    se = float(jnp.std(est)) / math.sqrt(len(keys))
+    assert abs(float(jnp.mean(est)) - float(exact)) < 3 * se + 1e-12
+
+
+# ------------------------------------------------------------------------------------------------
+# jit, vmap and grad go through every residual
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_jit_vmap_grad_through_point_residuals(case):
+    eq, u, box, _, time = CASES[case]()
+    x = _random_points(box, 8, jax.random.key(2)).astype(jnp.float32)
+
+    def loss(scale):
+        us = lambda z: scale * u(z)
+        res = jax.vmap(lambda xi: eq.residual(PointField(us, xi, time=time)))(x)
+        return jnp.mean(res**2)
+
+    g = jax.jit(jax.grad(loss))(jnp.float32(1.1))
+    fd = (loss(jnp.float32(1.1 + 1e-2)) - loss(jnp.float32(1.1 - 1e-2))) / 2e-2
+    assert np.isfinite(float(g))
+    assert abs(float(g) - float(fd)) <= 2e-2 * (abs(float(fd)) + 1e-3)
+
+
+@pytest.mark.parametrize("case", ["poisson", "heat", "burgers_1d", "darcy", "kuramoto_sivashinsky",
+                                  "ns_manufactured_pair", "fokker_planck"])
+def test_jit_vmap_grad_through_grid_residuals(case):
+    eq, u, box, periodic, time = CASES[case]()
+    grid = Grid((12,) * box.ndim, box, periodic=periodic)
+    u0 = grid.evaluate(u).astype(jnp.float32)
+    other = u0 + 0.1 * jax.random.normal(jax.random.key(3), u0.shape)
+    batch = jnp.stack([u0, other])
+    res_fn = jax.jit(jax.vmap(lambda v: eq.residual(GridField(v, grid, time=time))))
+    res = res_fn(batch)
+    assert res.shape[0] == 2
+    # a perturbed solution is not a solution: its residual is large and must match the unbatched one
+    single = eq.residual(GridField(other, grid, time=time))
+    atol = 1e-5 * float(jnp.max(jnp.abs(single)))
+    np.testing.assert_allclose(res[1], single, rtol=1e-4, atol=atol)
+    g = jax.grad(lambda v: jnp.mean(eq.residual(GridField(v, grid, time=time)) ** 2))(u0)
+    assert g.shape == u0.shape and bool(jnp.all(jnp.isfinite(g))) and float(jnp.max(jnp.abs(g))) > 0
+
+
+# ------------------------------------------------------------------------------------------------
+# bad input
+
+
+def test_nonphysical_parameters_are_rejected():
+    with pytest.raises(ValueError, match="viscosity"):
+        Burgers(viscosity=-0.1)
+    with pytest.raises(ValueError, match="diffusivity"):
+        Heat(diffusivity=-1.0)
+    with pytest.raises(ValueError, match="coefficient"):
+        Darcy(coefficient=-1.0)
+    with pytest.raises(ValueError, match="coefficient"):
+        Darcy(coefficient=np.array([1.0, 0.0, 2.0]))
+    with pytest.raises(ValueError, match="viscosity"):
+        NavierStokes2DVorticity(viscosity=float("nan"))
+    with pytest.raises(ValueError, match="hyperdiffusion"):
+        KuramotoSivashinsky(hyperdiffusion=-1.0)
+    with pytest.raises(ValueError, match="wave_speed"):
+        KleinGordon(wave_speed=0.0)
+    with pytest.raises(ValueError, match="power"):
+        KleinGordon(power=0)
+    with pytest.raises(ValueError, match="sigma"):
+        FokkerPlanck(sigma=-1.0)
+    with pytest.raises(TypeError, match="drift"):
+        FokkerPlanck(drift=3.0)
+    with pytest.raises(ValueError, match="form"):
+        Burgers(form="weak")
+
+
+def test_unknown_equation_name():
+    with pytest.raises(ValueError, match="unknown equation `name` 'navier'"):
+        get_equation("navier")
+    assert isinstance(get_equation("burgers", viscosity=0.2), Burgers)
+
+
+def test_residual_rejects_mismatched_fields():
+    u = lambda z: jnp.sum(z)
+    with pytest.raises(ValueError, match="time=True"):
+        Heat().residual(PointField(u, jnp.zeros(2)))
+    with pytest.raises(ValueError, match="steady"):
+        Poisson().residual(PointField(u, jnp.zeros(2), time=True))
+    with pytest.raises(ValueError, match="spatial dimension"):
+        KuramotoSivashinsky().residual(PointField(u, jnp.zeros(3), time=True))
+    with pytest.raises(ValueError, match="velocity"):
+        Advection(velocity=(1.0, 2.0)).residual(PointField(u, jnp.zeros(2), time=True))
+    with pytest.raises(ValueError, match="periodic GridField"):
+        NavierStokes2DVorticity().residual(PointField(u, jnp.zeros(3), time=True))
+    with pytest.raises(TypeError, match="field"):
+        Poisson().residual(jnp.zeros((4, 4)))
+    with pytest.raises(ValueError, match="scalar"):
+        Poisson().residual(PointField(lambda z: z, jnp.zeros(2)))
