@@ -1,0 +1,259 @@
+"""Optimisers and learning-rate schedules matching the PyTorch reference implementations."""
+
+import math
+import numbers
+from collections.abc import Callable
+
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, ArrayLike, Float, Int
+
+Schedule = Callable[[Int[ArrayLike, ""]], Float[Array, ""]]
+
+
+def _check_number(name: str, value, *, low=None, high=None, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be finite, got {value}.")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        if low is not None and high is not None:
+            lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+            allowed = f"in {lo}{low:g}, {high:g}{hi}"
+        elif low is not None:
+            allowed = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            allowed = f"{'<' if high_open else '<='} {high:g}"
+        raise ValueError(f"`{name}` must be {allowed}, got {value:g}.")
+    return value
+
+
+def _check_int(name: str, value, *, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
+    if value < low:
+        raise ValueError(f"`{name}` must be >= {low}, got {value}.")
+    return int(value)
+
+
+def _check_lr(name: str, value):
+    if callable(value):
+        return value
+    return _check_number(name, value, low=0.0)
+
+
+def adam_l2(
+    learning_rate: float | Schedule,
+    weight_decay: float = 0.0,
+    *,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+) -> optax.GradientTransformation:
+    """Adam with coupled L2 regularisation, i.e. PyTorch's `Adam(weight_decay=...)`.
+
+    The weight decay is added to the gradient *before* the Adam moment estimates
+    (`g <- g + weight_decay * param`), unlike AdamW (`optax.adamw`), which decays the
+    parameters after the Adam update.
+
+    **Arguments:**
+
+    - `learning_rate`: a non-negative float, or an optax schedule `step -> lr`.
+    - `weight_decay`: the non-negative L2 coefficient.
+    - `b1`, `b2`: the exponential decay rates of the moment estimates, in `[0, 1)`.
+    - `eps`: the non-negative term added to the denominator.
+
+    **Returns:**
+
+    An `optax.GradientTransformation`.
+    """
+    learning_rate = _check_lr("learning_rate", learning_rate)
+    weight_decay = _check_number("weight_decay", weight_decay, low=0.0)
+    b1 = _check_number("b1", b1, low=0.0, high=1.0, high_open=True)
+    b2 = _check_number("b2", b2, low=0.0, high=1.0, high_open=True)
+    eps = _check_number("eps", eps, low=0.0)
+    return optax.chain(
+        optax.add_decayed_weights(weight_decay),
+        optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
+        optax.scale_by_learning_rate(learning_rate),
+    )
+
+
+def step_decay(
+    init_value: float, step_size: int, gamma: float, *, steps_per_epoch: int = 1
+) -> Schedule:
+    """Staircase exponential decay every `step_size` epochs: PyTorch's `StepLR`.
+
+    `lr(step) = init_value * gamma ** floor(epoch / step_size)` with
+    `epoch = floor(step / steps_per_epoch)`.
+
+    **Arguments:**
+
+    - `init_value`: the initial (non-negative) learning rate.
+    - `step_size`: the number of epochs between two decays (positive integer).
+    - `gamma`: the multiplicative decay factor, in `(0, 1]`.
+    - `steps_per_epoch`: the number of optimiser steps per epoch (for `fit` with array
+        data, `ceil(n / batch_size)`).
+
+    **Returns:**
+
+    An optax schedule `step -> lr`.
+    """
+    init_value = _check_number("init_value", init_value, low=0.0)
+    step_size = _check_int("step_size", step_size)
+    gamma = _check_number("gamma", gamma, low=0.0, high=1.0, low_open=True)
+    steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch)
+    return optax.exponential_decay(
+        init_value=init_value,
+        transition_steps=step_size * steps_per_epoch,
+        decay_rate=gamma,
+        staircase=True,
+    )
+
+
+def exponential_decay(
+    init_value: float,
+    transition_steps: int,
+    decay_rate: float,
+    *,
+    staircase: bool = False,
+) -> Schedule:
+    """Exponential decay `lr(step) = init_value * decay_rate ** (step / transition_steps)`.
+
+    With `staircase=True` the exponent is rounded down to an integer.
+
+    **Arguments:**
+
+    - `init_value`: the initial (non-negative) learning rate.
+    - `transition_steps`: the number of steps per factor `decay_rate` (positive integer).
+    - `decay_rate`: the positive decay factor.
+    - `staircase`: whether to decay in discrete jumps.
+
+    **Returns:**
+
+    An optax schedule `step -> lr`.
+    """
+    init_value = _check_number("init_value", init_value, low=0.0)
+    transition_steps = _check_int("transition_steps", transition_steps)
+    decay_rate = _check_number("decay_rate", decay_rate, low=0.0, low_open=True)
+    return optax.exponential_decay(
+        init_value=init_value,
+        transition_steps=transition_steps,
+        decay_rate=decay_rate,
+        staircase=bool(staircase),
+    )
+
+
+def one_cycle(
+    total_steps: int,
+    max_lr: float,
+    *,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    steps_per_epoch: int = 1,
+) -> Schedule:
+    """The one-cycle policy with cosine annealing: PyTorch's `OneCycleLR`.
+
+    With `initial = max_lr / div_factor`, `final = initial / final_div_factor`,
+    `e1 = pct_start * total_steps - 1` and `e2 = total_steps - 1`, the learning rate at
+    scheduler step `t` is
+
+    - `cos_anneal(initial, max_lr, t / e1)` for `t <= e1`,
+    - `cos_anneal(max_lr, final, (t - e1) / (e2 - e1))` otherwise,
+
+    where `cos_anneal(a, b, p) = b + (a - b) / 2 * (1 + cos(pi * p))`. Past `e2` the rate
+    stays at `final`. The scheduler step is `t = floor(step / steps_per_epoch)`, so with
+    `steps_per_epoch > 1` the schedule is a per-epoch staircase (as when PyTorch's
+    scheduler is stepped once per epoch), and `total_steps` then counts epochs.
+
+    Only the learning rate is scheduled: PyTorch's `cycle_momentum` (which also cycles
+    Adam's `beta1`) is not reproduced.
+
+    **Arguments:**
+
+    - `total_steps`: the number of scheduler steps in the cycle (positive integer).
+    - `max_lr`: the peak (non-negative) learning rate.
+    - `pct_start`: the fraction of the cycle spent increasing the rate, in `(0, 1)`.
+    - `div_factor`: `initial = max_lr / div_factor` (positive).
+    - `final_div_factor`: `final = initial / final_div_factor` (positive).
+    - `steps_per_epoch`: optimiser steps per scheduler step.
+
+    **Returns:**
+
+    An optax schedule `step -> lr`.
+    """
+    total_steps = _check_int("total_steps", total_steps)
+    max_lr = _check_number("max_lr", max_lr, low=0.0)
+    pct_start = _check_number(
+        "pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True
+    )
+    div_factor = _check_number("div_factor", div_factor, low=0.0, low_open=True)
+    final_div_factor = _check_number("final_div_factor", final_div_factor, low=0.0, low_open=True)
+    steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch)
+
+    initial_lr = max_lr / div_factor
+    min_lr = initial_lr / final_div_factor
+    end1 = pct_start * total_steps - 1.0
+    end2 = total_steps - 1.0
+
+    def _anneal(start, end, pct):
+        # (1 + cos(pi p)) / 2 = cos(pi p / 2)^2, without cancellation near p = 1.
+        pct = jnp.clip(pct, 0.0, 1.0)
+        return end + (start - end) * jnp.cos(0.5 * jnp.pi * pct) ** 2
+
+    def schedule(step):
+        t = jnp.floor_divide(jnp.asarray(step), steps_per_epoch).astype(jnp.float32)
+        if end1 > 0:
+            warm = _anneal(initial_lr, max_lr, t / end1)
+        else:  # empty warm-up phase: torch only ever reaches the second phase
+            warm = jnp.asarray(max_lr, jnp.float32)
+        if end2 > end1:
+            cool = _anneal(max_lr, min_lr, (t - end1) / (end2 - end1))
+        else:
+            cool = jnp.asarray(min_lr, jnp.float32)
+        return jnp.where(t <= end1, warm, cool)
+
+    return schedule
+
+
+def lbfgs(
+    learning_rate: float | Schedule | None = None,
+    memory_size: int = 10,
+    *,
+    scale_init_precond: bool = True,
+    max_linesearch_steps: int = 20,
+) -> optax.GradientTransformationExtraArgs:
+    """L-BFGS with a zoom line search (strong Wolfe conditions), e.g. for PINNs.
+
+    A thin validated wrapper of `optax.lbfgs`. Its `update` needs the objective:
+    [`scimlx.train.fit`][] passes `value`, `grad` and `value_fn` automatically. Each
+    `fit` step is one L-BFGS iteration (including its line search evaluations).
+
+    **Arguments:**
+
+    - `learning_rate`: `None` (the line search picks the step) or a fixed/scheduled
+        scale applied before the line search.
+    - `memory_size`: the number of past updates kept (positive integer).
+    - `scale_init_precond`: whether to scale the initial inverse Hessian estimate.
+    - `max_linesearch_steps`: the maximum number of line search evaluations per step.
+
+    **Returns:**
+
+    An `optax.GradientTransformationExtraArgs`.
+    """
+    if learning_rate is not None:
+        learning_rate = _check_lr("learning_rate", learning_rate)
+    memory_size = _check_int("memory_size", memory_size)
+    max_linesearch_steps = _check_int("max_linesearch_steps", max_linesearch_steps)
+    return optax.lbfgs(
+        learning_rate=learning_rate,
+        memory_size=memory_size,
+        scale_init_precond=bool(scale_init_precond),
+        linesearch=optax.scale_by_zoom_linesearch(
+            max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"
+        ),
+    )
