@@ -1,0 +1,183 @@
+"""Run a suite, and write and print its results."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import math
+import os
+import pathlib
+import platform
+import time
+import traceback
+from typing import Any
+
+from ._registry import RunContext, get_suite
+
+_FILES = ("results.json", "results.csv", "results.md")
+
+
+def _machine() -> dict[str, Any]:
+    import jax
+
+    devices = jax.devices()
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [d.device_kind for d in devices],
+    }
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value == 0 or not math.isfinite(value):
+            return str(value)
+        if 1e-3 <= abs(value) < 1e5:
+            return f"{value:.4g}"
+        return f"{value:.3e}"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    cols: list[str] = []
+    for row in rows:
+        for k in row:
+            if k not in cols:
+                cols.append(k)
+    return cols
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """A markdown table of result rows (the union of their keys as columns)."""
+    cols = _columns(rows)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row.get(c)).replace("|", "/") for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _default_dir(suite: str) -> pathlib.Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = pathlib.Path("runs") / suite / stamp
+    path, i = base, 1
+    while path.exists():
+        path, i = base.with_name(f"{stamp}-{i}"), i + 1
+    return path
+
+
+def run_suite(
+    name: str,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    echo: bool = True,
+) -> dict[str, Any]:
+    """Run every case of a suite and write `results.json`, `results.csv` and `results.md`.
+
+    A case that raises becomes a row with `status = "error"` and the message; a skipped case a row with
+    `status = "skipped"` and the reason; a case that misses its target `status = "missed target"`. Nothing is
+    left out of the table.
+
+    **Arguments:**
+
+    - `name`: a registered suite (`scimlx list suites`).
+    - `quick`: the CPU-scale preset.
+    - `seed`: the run's seed.
+    - `out`: the output directory; default `runs/<suite>/<timestamp>/`.
+    - `overwrite`: allow writing into a directory that already holds results.
+    - `progress`: progress bars for long work.
+    - `echo`: print the table when done.
+
+    **Returns:** the content of `results.json`.
+    """
+    suite = get_suite(name)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative int, got {seed!r}")
+    out_dir = _default_dir(name) if out is None else pathlib.Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"`out` {str(out_dir)!r} exists and is not a directory")
+    existing = [f for f in _FILES if (out_dir / f).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"`out` {str(out_dir)!r} already holds {', '.join(existing)}; choose another directory or pass "
+            "overwrite=True (--overwrite)"
+        )
+    cases = suite.cases(quick)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(quick=quick, seed=seed, out_dir=out_dir, progress=progress)
+
+    rows = []
+    started = time.time()
+    for case in cases:
+        row: dict[str, Any] = {"case": case.name}
+        if case.skip_reason is not None:
+            row.update(status="skipped", note=case.skip_reason)
+            rows.append(row)
+            continue
+        t0 = time.perf_counter()
+        try:
+            figures = dict(case.run(ctx))
+        except Exception as e:  # a failing case is a row of the table, not a crash of the suite
+            row.update(status="error", note=f"{type(e).__name__}: {e}")
+            row["traceback"] = traceback.format_exc()
+        else:
+            met = figures.pop("target_met", None)
+            row["status"] = "missed target" if met is False else "ok"
+            row.update(figures)
+        row["wall_s"] = time.perf_counter() - t0
+        rows.append(row)
+
+    import scimlx
+
+    result = {
+        "suite": name,
+        "description": suite.description,
+        "preset": "quick" if quick else "paper",
+        "seed": seed,
+        "scimlx": scimlx.__version__,
+        "started": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "rows": rows,
+    }
+    table_rows = [{k: v for k, v in r.items() if k != "traceback"} for r in rows]
+    _atomic_write(out_dir / "results.json", json.dumps(result, indent=2, default=str))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=_columns(table_rows))
+    writer.writeheader()
+    writer.writerows(table_rows)
+    _atomic_write(out_dir / "results.csv", buf.getvalue())
+    m = result["machine"]
+    header = (
+        f"# scimlx bench {name} ({result['preset']} preset, seed {seed})\n\n"
+        f"scimlx {result['scimlx']}, jax {m['jax']} on {m['backend']} ({', '.join(m['devices'])}), "
+        f"{m['cpu_count']} CPU cores, {result['started']}\n\n"
+    )
+    table = markdown_table(table_rows)
+    _atomic_write(out_dir / "results.md", header + table + "\n")
+    result["out_dir"] = str(out_dir)
+    if echo:
+        print(table)
+        print(f"\nresults written to {out_dir}/")
+    return result
+
+
+def _atomic_write(path: pathlib.Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,92 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from scimlx.bench import Case, Suite, get_suite, run_suite
+from scimlx.bench import _registry
+from scimlx.bench._cli import main
+
+
+def test_list_shows_catalogue_and_suites(capsys):
+    assert main(["list", "equations"]) == 0
+    out = capsys.readouterr().out
+    for name in ("poisson", "darcy", "navier_stokes_2d_vorticity", "kuramoto_sivashinsky", "fokker_planck"):
+        assert f"| {name} |" in out
+    assert "-∇·(a∇u) = f" in out
+    assert main(["list", "suites"]) == 0
+    assert "| smoke |" in capsys.readouterr().out
+
+
+def test_unknown_suite_is_a_clear_error(capsys, tmp_path):
+    assert main(["bench", "nosuch", "--out", str(tmp_path)]) == 2
+    assert "unknown suite `name` 'nosuch'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown suite"):
+        get_suite("nosuch")
+
+
+@pytest.fixture
+def toy_suite(monkeypatch):
+    def ok(ctx):
+        return {"value": 1.5 + ctx.seed, "target_met": True}
+
+    def missed(ctx):
+        return {"value": 3.0, "target_met": False}
+
+    def broken(ctx):
+        raise RuntimeError("diverged")
+
+    suite = Suite("toy", "a toy suite", lambda quick: [
+        Case("ok", ok), Case("missed", missed), Case("broken", broken),
+        Case("later", ok, skip_reason="needs a GPU"),
+    ])
+    import types
+
+    module = types.ModuleType("toy_suite_module")
+    module.SUITE = suite
+    monkeypatch.setitem(sys.modules, "toy_suite_module", module)
+    monkeypatch.setitem(_registry._SUITES, "toy", "toy_suite_module:SUITE")
+    return suite
+
+
+def test_run_writes_every_row_and_never_overwrites(toy_suite, tmp_path, capsys):
+    out = tmp_path / "run"
+    result = run_suite("toy", seed=2, out=out, progress=False)
+    rows = {r["case"]: r for r in result["rows"]}
+    assert rows["ok"]["status"] == "ok" and rows["ok"]["value"] == 3.5
+    assert rows["missed"]["status"] == "missed target"
+    assert rows["broken"]["status"] == "error" and "RuntimeError: diverged" in rows["broken"]["note"]
+    assert rows["later"]["status"] == "skipped" and rows["later"]["note"] == "needs a GPU"
+    saved = json.loads((out / "results.json").read_text())
+    assert [r["case"] for r in saved["rows"]] == ["ok", "missed", "broken", "later"]
+    assert saved["seed"] == 2 and saved["preset"] == "paper" and "jax" in saved["machine"]
+    csv_lines = (out / "results.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("case,status") and len(csv_lines) == 5
+    md = (out / "results.md").read_text()
+    assert "| broken | error |" in md and "| later | skipped |" in md
+    with pytest.raises(FileExistsError, match="already holds"):
+        run_suite("toy", out=out, progress=False)
+    run_suite("toy", out=out, overwrite=True, progress=False, echo=False)
+    # the command exits non-zero when a case errors or misses its target
+    assert main(["bench", "toy", "--out", str(tmp_path / "cli"), "--no-progress"]) == 1
+    assert "broken: error" in capsys.readouterr().err
+
+
+def test_bad_seed(toy_suite, tmp_path):
+    with pytest.raises(ValueError, match="`seed`"):
+        run_suite("toy", seed=-1, out=tmp_path)
+
+
+def test_smoke_suite_reaches_its_target(tmp_path):
+    """The README's main job, end to end through the console script."""
+    out = tmp_path / "smoke"
+    proc = subprocess.run(
+        [sys.executable, "-m", "scimlx.bench._cli", "bench", "smoke", "--out", str(out), "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads((out / "results.json").read_text())["rows"][0]
+    assert row["status"] == "ok"
+    assert row["rel_l2"] < 1e-2
+    assert row["rel_l2"] < row["rel_l2_after_adam"]  # the L-BFGS polish does its job
