@@ -18,3 +18,22 @@ def test_import_is_light():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_readme_example_runs_and_is_accurate():
+    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(block.strip().splitlines()) < 20
+    namespace: dict = {}
+    exec(compile(block.replace("print(", "(lambda *a: None)("), "README.md", "exec"), namespace)
+    assert float(abs(namespace["at_points"]).max()) < 1e-6
+    assert float(abs(namespace["on_grid"]).max()) < 1e-4
+
+
+def test_readme_quick_start_is_the_ci_command():
+    root = pathlib.Path(__file__).parents[1]
+    readme = (root / "README.md").read_text()
+    ci = (root / ".ci" / "run").read_text()
+    assert "pip install -e . && scimlx bench smoke" in readme
+    assert "pip install -e '.[test]' && pytest" in readme
+    assert "pip install -e '.[test]' && pytest" in ci
