@@ -2,9 +2,18 @@
 
 from ._registry import (
     Case as Case,
+)
+from ._registry import (
     RunContext as RunContext,
+)
+from ._registry import (
     Suite as Suite,
+)
+from ._registry import (
     get_suite as get_suite,
+)
+from ._registry import (
     suite_names as suite_names,
 )
-from ._runner import markdown_table as markdown_table, run_suite as run_suite
+from ._runner import markdown_table as markdown_table
+from ._runner import run_suite as run_suite

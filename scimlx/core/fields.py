@@ -4,9 +4,9 @@ An equation's `residual(field)` is written once against [`AbstractField`][] and 
 
 - `PointField(u, x)`: `u` is a function of one point `x` (a model, a closure, an exact solution); derivatives
   come from JAX autodiff at that point. Batches of points come from `jax.vmap`.
-- `GridField(u, grid)`: `u` is an array on a uniform [`Grid`][scimlx.core.Grid]; derivatives are FFT spectral on
-  periodic axes and central finite differences (order 2 or 4, one-sided of the same order at the walls) on
-  bounded axes.
+- `GridField(u, grid)`: `u` is an array on a uniform [`Grid`][scimlx.core.Grid]; derivatives are FFT
+  spectral on periodic axes and central finite differences (order 2 or 4, one-sided of the same order at
+  the walls) on bounded axes.
 
 **Conventions** (stated once, for both backends):
 
@@ -19,11 +19,11 @@ An equation's `residual(field)` is written once against [`AbstractField`][] and 
   `(d,)` (points) or `(d, *grid.shape)` (grids); of a vector field `(m, d)` or `(m, d, *grid.shape)`. `div`
   contracts the last component axis, which must have size `d`.
 - *Bounded grid axes.* Finite differences of accuracy `fd_order` use centred stencils in the interior and
-  one-sided stencils of the same accuracy (`m + fd_order` points for an `m`-th derivative) in the rows near the
-  walls; weights by Fornberg's algorithm. No boundary condition is imposed by a derivative: the wall values
-  are part of the data, and boundary conditions are losses or constraints of their own.
-- *Periodic grid axes.* Spectral derivatives of real data; the Nyquist mode of an even-sized axis is dropped in
-  odd derivatives.
+  one-sided stencils of the same accuracy (`m + fd_order` points for an `m`-th derivative) in the rows near
+  the walls; weights by Fornberg's algorithm. No boundary condition is imposed by a derivative: the wall
+  values are part of the data, and boundary conditions are losses or constraints of their own.
+- *Periodic grid axes.* Spectral derivatives of real data; the Nyquist mode of an even-sized axis is dropped
+  in odd derivatives.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Domains, uniform grids and collocation samplers.
 
-A [`Box`][] is an axis-aligned box in any dimension; a [`Grid`][] is a uniform grid on a box, periodic or bounded
-per axis. The samplers draw collocation points for physics-informed losses.
+A [`Box`][] is an axis-aligned box in any dimension; a [`Grid`][] is a uniform grid on a box, periodic or
+bounded per axis. The samplers draw collocation points for physics-informed losses.
 
 **Time convention.** A space-time domain is a box whose *last* coordinate is time: a point is
 `(x_1, ..., x_d, t)` and a space-time grid has time as its last axis. The same convention holds for the fields
@@ -66,7 +66,9 @@ class Box(eqx.Module):
             raise ValueError("`lo` must have at least one entry")
         bad = [i for i, (a, b) in enumerate(zip(lo_t, hi_t)) if not b > a]
         if bad:
-            raise ValueError(f"`hi` must exceed `lo` on every axis; axes {bad} are empty: lo={lo_t}, hi={hi_t}")
+            raise ValueError(
+                f"`hi` must exceed `lo` on every axis; axes {bad} are empty: lo={lo_t}, hi={hi_t}"
+            )
         self.lo, self.hi = lo_t, hi_t
 
     @classmethod
@@ -105,8 +107,9 @@ class Box(eqx.Module):
 class Grid(eqx.Module):
     """A uniform grid on a [`Box`][], periodic or bounded per axis.
 
-    A bounded axis of `n` points holds both walls: `x_i = lo + i h`, `h = (hi - lo) / (n - 1)`. A periodic axis
-    of `n` points excludes the right end (it is the left end again): `x_i = lo + i h`, `h = (hi - lo) / n`.
+    A bounded axis of `n` points holds both walls: `x_i = lo + i h`, `h = (hi - lo) / (n - 1)`. A periodic
+    axis of `n` points excludes the right end (it is the left end again): `x_i = lo + i h`,
+    `h = (hi - lo) / n`.
     """
 
     shape: tuple[int, ...] = eqx.field(static=True)
@@ -180,7 +183,7 @@ class Grid(eqx.Module):
             for lo, h, n in zip(self.box.lo, self.spacing, self.shape)
         ]
 
-    def coords(self, dtype=None) -> Float[Array, "d *shape"]:
+    def coords(self, dtype=None) -> Float[Array, "d *shape"]:  # noqa: F821
         """All grid coordinates, channels-first: `coords()[i]` is the i-th coordinate on the grid."""
         return jnp.stack(jnp.meshgrid(*self.axes(dtype), indexing="ij"), axis=0)
 

@@ -4,8 +4,7 @@ import sys
 
 import pytest
 
-from scimlx.bench import Case, Suite, get_suite, run_suite
-from scimlx.bench import _registry
+from scimlx.bench import Case, Suite, _registry, get_suite, run_suite
 from scimlx.bench._cli import main
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from scimlx.core import (
     EQUATIONS,
-    AllenCahn,
     Advection,
+    AllenCahn,
     Box,
     Burgers,
     Darcy,
@@ -60,7 +60,7 @@ def _advection():
 
 
 def _advection_variable():
-    # rigid rotation c = (-y, x): u = exp(-((x cos t + y sin t) - 0.3)^2 - (y cos t - x sin t)^2) is transported
+    # rigid rotation c = (-y, x) transports u0(x, y) = exp(-4((x - 0.3)^2 + y^2)) along circles
     def u(z):
         x, y, t = z
         xr, yr = x * jnp.cos(t) + y * jnp.sin(t), y * jnp.cos(t) - x * jnp.sin(t)
