@@ -482,95 +482,29 @@ def test_existing_checkpoint_is_not_overwritten(tmp_path):
 
 def test_resume_mismatches(tmp_path):
     data = _data()
-    kwargs = dict(batch_size=5, progress=False, checkpoint_dir=tmp_path)
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        fit(
-            _mlp(),
-            _mse,
-            data,
-            optax.adam(1e-2),
-            key=jax.random.key(0),
-            steps=3,
-            resume=True,
-            **kwargs,
-        )
-    fit(
-        _mlp(),
-        _mse,
-        data,
-        optax.adam(1e-2),
-        key=jax.random.key(0),
-        steps=3,
-        config={"lr": 1e-2, "width": 8, "tag": "a"},
-        **kwargs,
-    )
-    with pytest.raises(ValueError, match=r"config.*\['depth', 'lr'\]"):
-        fit(
-            _mlp(),
-            _mse,
-            data,
-            optax.adam(1e-2),
-            key=jax.random.key(0),
-            steps=6,
-            resume=True,
-            config={"lr": 1e-3, "width": 8, "tag": "a", "depth": 2},
-            **kwargs,
-        )
     good = {"lr": 1e-2, "width": 8, "tag": "a"}
+
+    def run(optimizer=None, **overrides):
+        kwargs = dict(key=jax.random.key(0), steps=6, resume=True, config=good, batch_size=5,
+                      progress=False, checkpoint_dir=tmp_path)
+        kwargs.update(overrides)
+        return fit(_mlp(), _mse, data, optimizer or optax.adam(1e-2), **kwargs)
+
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        run(steps=3)
+    run(steps=3, resume=False)
+    with pytest.raises(ValueError, match=r"config.*\['depth', 'lr'\]"):
+        run(config={"lr": 1e-3, "width": 8, "tag": "a", "depth": 2})
     with pytest.raises(ValueError, match="key"):
-        fit(
-            _mlp(),
-            _mse,
-            data,
-            optax.adam(1e-2),
-            key=jax.random.key(1),
-            steps=6,
-            resume=True,
-            config=good,
-            **kwargs,
-        )
+        run(key=jax.random.key(1))
     with pytest.raises(ValueError, match="batch_size"):
-        fit(
-            _mlp(),
-            _mse,
-            data,
-            optax.adam(1e-2),
-            key=jax.random.key(0),
-            steps=6,
-            resume=True,
-            config=good,
-            **{**kwargs, "batch_size": 4},
-        )
+        run(batch_size=4)
     with pytest.raises(ValueError, match="steps"):
-        fit(
-            _mlp(),
-            _mse,
-            data,
-            optax.adam(1e-2),
-            key=jax.random.key(0),
-            steps=2,
-            resume=True,
-            config=good,
-            **kwargs,
-        )
+        run(steps=2)
     with pytest.raises(ValueError, match="does not match|leaves"):
-        fit(
-            _mlp(),
-            _mse,
-            data,
-            optax.sgd(1e-2),
-            key=jax.random.key(0),
-            steps=6,
-            resume=True,
-            config=good,
-            **kwargs,
-        )
+        run(optax.sgd(1e-2))
     # A raw uint32 key is the same key as its typed form.
-    raw = jax.random.key_data(jax.random.key(0))
-    out = fit(
-        _mlp(), _mse, data, optax.adam(1e-2), key=raw, steps=6, resume=True, config=good, **kwargs
-    )
-    assert out.step == 6
+    assert run(key=jax.random.key_data(jax.random.key(0))).step == 6
 
 
 def _bad(**overrides):
