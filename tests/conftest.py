@@ -5,7 +5,10 @@ import pytest
 @pytest.fixture
 def x64():
     """Run the test in float64 (for convergence orders and tolerances near round-off)."""
-    with jax.enable_x64(True):
+    enable_x64 = getattr(jax, "enable_x64", None)
+    if enable_x64 is None:  # older JAX
+        from jax.experimental import enable_x64
+    with enable_x64(True):
         yield
 
 

@@ -14,6 +14,8 @@ import time
 import traceback
 from typing import Any
 
+from scimlx.core._io import atomic_write
+
 from ._registry import RunContext, get_suite
 
 _FILES = ("results.json", "results.csv", "results.md")
@@ -153,12 +155,12 @@ def run_suite(
         "rows": rows,
     }
     table_rows = [{k: v for k, v in r.items() if k != "traceback"} for r in rows]
-    _atomic_write(out_dir / "results.json", json.dumps(result, indent=2, default=str))
+    atomic_write(out_dir / "results.json", json.dumps(result, indent=2, default=str).encode())
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=_columns(table_rows))
     writer.writeheader()
     writer.writerows(table_rows)
-    _atomic_write(out_dir / "results.csv", buf.getvalue())
+    atomic_write(out_dir / "results.csv", buf.getvalue().encode())
     m = result["machine"]
     header = (
         f"# scimlx bench {name} ({result['preset']} preset, seed {seed})\n\n"
@@ -166,18 +168,9 @@ def run_suite(
         f"{m['cpu_count']} CPU cores, {result['started']}\n\n"
     )
     table = markdown_table(table_rows)
-    _atomic_write(out_dir / "results.md", header + table + "\n")
+    atomic_write(out_dir / "results.md", (header + table + "\n").encode())
     result["out_dir"] = str(out_dir)
     if echo:
         print(table)
         print(f"\nresults written to {out_dir}/")
     return result
-
-
-def _atomic_write(path: pathlib.Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -4,7 +4,8 @@ Problem: `-Δu = 2π² sin(πx) sin(πy)` on `(0, 1)²`, `u = 0` on the boundary
 Model: a tanh MLP 2 -> 3 x 32 -> 1 (Equinox). Loss: mean squared residual on 1024 interior points plus
 10 x mean squared boundary value on 256 boundary points. Adam (lr 1e-3, halved every 250 steps) for 1000
 steps on points redrawn every step, then 500 L-BFGS iterations on one fixed draw. The relative L2 error is
-measured on a 101 x 101 grid; the target is 1e-2. It is CPU-sized in both presets.
+measured on a 101 x 101 grid; the targets are 1e-2 and under 60 s of training on 2 CPU cores. It is
+CPU-sized in both presets.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from ._registry import Case, RunContext, Suite
 
 TARGET = 1e-2
+TIME_TARGET_S = 60.0
 SETTINGS = {
     "width": 32,
     "depth": 3,
@@ -78,7 +80,7 @@ def poisson_pinn(ctx: RunContext, **overrides) -> dict:
     return {
         "rel_l2": err,
         "target": TARGET,
-        "target_met": err < TARGET,
+        "target_met": err < TARGET and t_total < TIME_TARGET_S,
         "rel_l2_after_adam": err_adam,
         "final_loss": float(polished.history["loss"][-1]),
         "params": int(n_params),

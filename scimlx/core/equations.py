@@ -38,7 +38,8 @@ from .fields import AbstractField, Coefficient, GridField, PointField
 
 
 def _concrete(value):
-    """The value as a float numpy array if it is concrete (not traced, not a function), else None."""
+    """The value as a float numpy array if it is a concrete number or array, else None (functions, fields,
+    traced values)."""
     if callable(value) or isinstance(value, AbstractField):
         return None
     try:
@@ -48,11 +49,21 @@ def _concrete(value):
 
 
 def _check_param(name: str, value, *, positive: bool = False, nonnegative: bool = False) -> None:
+    if callable(value) or isinstance(value, AbstractField):
+        return
+    numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if isinstance(value, (np.ndarray, jax.Array)):
+        numeric = jnp.issubdtype(value.dtype, jnp.integer) or jnp.issubdtype(value.dtype, jnp.floating)
+    elif isinstance(value, (tuple, list)):
+        numeric = all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value
+        )
+    if not numeric:
+        raise TypeError(
+            f"`{name}` must be a number, an array, a function of the point or a field, got {value!r}"
+        )
     arr = _concrete(value)
-    if arr is None:
-        if value is None or not (callable(value) or isinstance(value, (AbstractField, jax.Array))):
-            if value is None:
-                raise TypeError(f"`{name}` must be a number, an array, a function of the point or a field")
+    if arr is None:  # traced: checked by whoever made it
         return
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` must be finite, got {value!r}")
@@ -62,12 +73,15 @@ def _check_param(name: str, value, *, positive: bool = False, nonnegative: bool 
         raise ValueError(f"`{name}` must be >= 0 (a negative value is not physical), got {value!r}")
 
 
-def _term(field: AbstractField, c: Coefficient) -> Array:
+def _term(field: AbstractField, c: Coefficient, name: str) -> Array:
     """The value of a source/coefficient on the field's points or grid (0 stays a plain 0)."""
     arr = _concrete(c)
     if arr is not None and arr.ndim == 0 and arr == 0.0:
         return jnp.zeros((), field.value.dtype)
-    return field.coefficient(c).value
+    term = field.coefficient(c, name=name)
+    if term.components != ():
+        raise ValueError(f"`{name}` must be a scalar term; it has components {term.components}")
+    return term.value
 
 
 class Equation(eqx.Module):
@@ -109,19 +123,15 @@ class Equation(eqx.Module):
 
     @staticmethod
     def _check_scalar(field: AbstractField) -> None:
-        shape = _component_shape(field)
+        shape = field.components
         if shape != ():
             raise ValueError(f"this equation needs a scalar field; the field has components {shape}")
 
 
-def _component_shape(field: AbstractField) -> tuple[int, ...]:
-    if isinstance(field, GridField):
-        return field.u.shape[: field.u.ndim - field.grid.ndim]
-    return tuple(jax.eval_shape(field.fn, field.x).shape)
-
-
 class Poisson(Equation):
     """Poisson's equation `-Δu = f`.
+
+    Residual: `-Δu - f`.
 
     **Arguments:**
 
@@ -139,11 +149,13 @@ class Poisson(Equation):
     def residual(self, field: AbstractField) -> Array:
         self._check_field(field)
         self._check_scalar(field)
-        return -field.laplacian() - _term(field, self.source)
+        return -field.laplacian() - _term(field, self.source, "source")
 
 
 class Helmholtz(Equation):
     """Helmholtz's equation `Δu + k²u = f` (the PIG/PIXEL benchmark sign).
+
+    Residual: `Δu + k²u - f`.
 
     **Arguments:**
 
@@ -165,11 +177,13 @@ class Helmholtz(Equation):
         self._check_field(field)
         self._check_scalar(field)
         u = field.value
-        return field.laplacian() + self.k**2 * u - _term(field, self.source)
+        return field.laplacian() + self.k**2 * u - _term(field, self.source, "source")
 
 
 class Heat(Equation):
     """The heat equation `u_t = κΔu + f`.
+
+    Residual: `u_t - κΔu - f`.
 
     **Arguments:**
 
@@ -189,11 +203,13 @@ class Heat(Equation):
 
     def residual(self, field: AbstractField) -> Array:
         self._check_field(field)
-        return field.dt() - self.diffusivity * field.laplacian() - _term(field, self.source)
+        return field.dt() - self.diffusivity * field.laplacian() - _term(field, self.source, "source")
 
 
 class Advection(Equation):
     """Linear advection `u_t + c·∇u = f` (advective form; `c` may vary in space and time).
+
+    Residual: `u_t + c·∇u - f`.
 
     **Arguments:**
 
@@ -217,21 +233,28 @@ class Advection(Equation):
         self._check_scalar(field)
         c = self.velocity
         arr = _concrete(c)
-        if arr is not None:
-            if arr.ndim == 0:
-                arr = arr.reshape(1)
+        if arr is not None and arr.ndim <= 1:
+            arr = arr.reshape(-1)
             if arr.shape != (field.ndim,):
                 raise ValueError(
                     f"`velocity` must have one entry per spatial dimension ({field.ndim}), got {arr.shape}"
                 )
             c = arr
-        cv = field.coefficient(c).value
-        return field.dt() + jnp.sum(cv * field.grad(), axis=0) - _term(field, self.source)
+        vel = field.coefficient(c, name="velocity")
+        if vel.components != (field.ndim,):
+            raise ValueError(
+                f"`velocity` must have {field.ndim} components (one per spatial dimension); it has "
+                f"{vel.components}"
+            )
+        cv = vel.value
+        return field.dt() + jnp.sum(cv * field.grad(), axis=0) - _term(field, self.source, "source")
 
 
 class Burgers(Equation):
     """Viscous Burgers: `u_t + (u·∇)u = νΔu + f` for a d-component field in d dimensions, or the scalar 1-D
     equation `u_t + (u²/2)_x = νu_xx + f`.
+
+    Residual: `u_t + (u·∇)u - νΔu - f` (1-D: `u_t + (u²/2)_x - νu_xx - f`).
 
     **Arguments:**
 
@@ -256,7 +279,7 @@ class Burgers(Equation):
 
     def residual(self, field: AbstractField) -> Array:
         self._check_field(field)
-        shape = _component_shape(field)
+        shape = field.components
         if shape == ():
             if field.ndim != 1:
                 raise ValueError(
@@ -273,12 +296,14 @@ class Burgers(Equation):
             raise ValueError(
                 f"a Burgers field is scalar (1-D) or has {field.ndim} components; got components {shape}"
             )
-        return field.dt() + conv - self.viscosity * field.laplacian() - _term(field, self.source)
+        return field.dt() + conv - self.viscosity * field.laplacian() - _term(field, self.source, "source")
 
 
 class AllenCahn(Equation):
     """Allen-Cahn: `u_t = DΔu - a(u³ - u) + f`; the defaults are the benchmark of JAX-PI and PIG
     (`u_t - 1e-4 u_xx + 5u³ - 5u = 0`).
+
+    Residual: `u_t - DΔu + a(u³ - u) - f`.
 
     **Arguments:**
 
@@ -307,13 +332,15 @@ class AllenCahn(Equation):
             field.dt()
             - self.diffusivity * field.laplacian()
             + self.reaction * (u**3 - u)
-            - _term(field, self.source)
+            - _term(field, self.source, "source")
         )
 
 
 class KleinGordon(Equation):
     """Nonlinear Klein-Gordon: `u_tt - c²Δu + αu + βu^p = f`; the defaults (`c = 1, α = 0, β = 1, p = 2`) are
     the SPINN/PIG benchmark `u_tt - Δu + u² = f`.
+
+    Residual: `u_tt - c²Δu + αu + βu^p - f`.
 
     **Arguments:**
 
@@ -350,7 +377,7 @@ class KleinGordon(Equation):
             - self.wave_speed**2 * field.laplacian()
             + self.alpha * u
             + self.beta * u**self.power
-            - _term(field, self.source)
+            - _term(field, self.source, "source")
         )
 
 
@@ -360,6 +387,8 @@ class Darcy(Equation):
 
     On a bounded grid with `fd_order=2` the flux is the conservative 5-point scheme with face-averaged
     coefficients (see [`GridField.div_flux`][scimlx.core.GridField.div_flux]), the scheme of the Darcy data.
+
+    Residual: `-∇·(a∇u) - f`.
 
     **Arguments:**
 
@@ -381,7 +410,7 @@ class Darcy(Equation):
     def residual(self, field: AbstractField) -> Array:
         self._check_field(field)
         self._check_scalar(field)
-        return -field.div_flux(self.coefficient) - _term(field, self.source)
+        return -field.div_flux(self.coefficient) - _term(field, self.source, "source")
 
 
 def ns_fno_forcing(z: Array) -> Array:
@@ -397,6 +426,8 @@ class NavierStokes2DVorticity(Equation):
     The field is either the vorticity alone, on a grid whose spatial axes are periodic (`ψ` is then found
     by FFT), or the pair `(ω, ψ)` as two components on any backend; the residual of the pair is the stacked
     `[vorticity equation, ω + Δψ]`.
+
+    Residual: `ω_t + u·∇ω - νΔω - f` (and `ω + Δψ` for the pair).
 
     **Arguments:**
 
@@ -417,7 +448,7 @@ class NavierStokes2DVorticity(Equation):
 
     def residual(self, field: AbstractField) -> Array:
         self._check_field(field)
-        shape = _component_shape(field)
+        shape = field.components
         if shape == ():
             if not isinstance(field, GridField):
                 raise ValueError(
@@ -433,7 +464,7 @@ class NavierStokes2DVorticity(Equation):
             + psi.d(1) * w.d(0)
             - psi.d(0) * w.d(1)
             - self.viscosity * w.laplacian()
-            - _term(field, self.forcing)
+            - _term(field, self.forcing, "forcing")
         )
         if shape == ():
             return vort
@@ -443,6 +474,8 @@ class NavierStokes2DVorticity(Equation):
 class KuramotoSivashinsky(Equation):
     """Kuramoto-Sivashinsky in conservative (fluid) form, `u_t + λ₁(u²/2)_x + λ₂u_xx + λ₃u_xxxx = f`; the
     defaults `λ = (1, 1, 1)` are the chaotic KS of MEDIDA and Exponax's `KuramotoSivashinskyConservative`.
+
+    Residual: `u_t + λ₁(u²/2)_x + λ₂u_xx + λ₃u_xxxx - f`.
 
     **Arguments:**
 
@@ -475,7 +508,7 @@ class KuramotoSivashinsky(Equation):
             + self.convection * field.map(lambda u: 0.5 * u**2).d(0)
             + self.diffusion * field.d(0, 2)
             + self.hyperdiffusion * field.d(0, 4)
-            - _term(field, self.source)
+            - _term(field, self.source, "source")
         )
 
 

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._validate import check_int
 from .geometry import Grid
 
 Coefficient = Any  # a number, an array, a function of the point, or a field
@@ -59,6 +60,11 @@ class AbstractField(eqx.Module):
     @abc.abstractmethod
     def value(self) -> Array:
         """The field's value."""
+
+    @property
+    @abc.abstractmethod
+    def components(self) -> tuple[int, ...]:
+        """The shape of the value at one point: `()` for a scalar field, `(m,)` for a vector field."""
 
     @property
     @abc.abstractmethod
@@ -101,7 +107,7 @@ class AbstractField(eqx.Module):
 
     # -- shared helpers ---------------------------------------------------------------------------
     @abc.abstractmethod
-    def coefficient(self, c: Coefficient) -> AbstractField:
+    def coefficient(self, c: Coefficient, name: str = "c") -> AbstractField:
         """Turn a number, an array, a function of the point or a field into a field of this kind."""
 
     def _check_axis(self, axis) -> tuple[int, ...]:
@@ -122,7 +128,7 @@ class AbstractField(eqx.Module):
 
     def _directions(self, axis, order) -> tuple[int, ...]:
         axes = self._check_axis(axis)
-        _check_order(order)
+        check_int("order", order)
         if len(axes) > 1 and order != 1:
             raise ValueError("`order` must be 1 when `axis` is a tuple (the tuple lists every derivative)")
         return axes * order
@@ -130,16 +136,6 @@ class AbstractField(eqx.Module):
     def _check_time(self) -> None:
         if not self.time:
             raise ValueError("this field has no time coordinate; build it with `time=True` (time is last)")
-
-
-def _check_order(order) -> None:
-    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
-        raise ValueError(f"`order` must be a positive int, got {order!r}")
-
-
-def _check_probes(n_probes) -> None:
-    if isinstance(n_probes, bool) or not isinstance(n_probes, (int, np.integer)) or n_probes < 1:
-        raise ValueError(f"`n_probes` must be a positive int, got {n_probes!r}")
 
 
 # ==================================================================================================
@@ -194,6 +190,10 @@ class PointField(AbstractField):
         return jnp.asarray(self.fn(self.x))
 
     @property
+    def components(self) -> tuple[int, ...]:
+        return tuple(jax.eval_shape(self.fn, self.x).shape)
+
+    @property
     def coords(self) -> Array:
         return self.x
 
@@ -214,11 +214,11 @@ class PointField(AbstractField):
 
     def dt(self, order: int = 1) -> Array:
         self._check_time()
-        _check_order(order)
+        check_int("order", order)
         return self._nested(self.fn, [self._basis(self.x.shape[0] - 1)] * order)
 
     def grad(self) -> Array:
-        if jnp.ndim(jax.eval_shape(self.fn, self.x)) == 0:
+        if self.components == ():
             return jax.grad(self.fn)(self.x)[: self.ndim]
         return jax.vmap(lambda v: self._nested(self.fn, [v]), out_axes=-1)(self._spatial_basis())
 
@@ -251,7 +251,7 @@ class PointField(AbstractField):
         raise ValueError(f"`method` must be 'forward', 'hvp' or 'hessian', got {method!r}")
 
     def _rademacher(self, key, n_probes) -> Array:
-        _check_probes(n_probes)
+        check_int("n_probes", n_probes)
         v = jax.random.rademacher(key, (n_probes, self.ndim), dtype=self.x.dtype)
         return jnp.pad(v, ((0, 0), (0, int(self.time))))
 
@@ -267,7 +267,7 @@ class PointField(AbstractField):
         return jnp.mean(jax.vmap(lambda v: self._nested(self.fn, [v, v]))(vs), axis=0)
 
     def _check_vector(self) -> tuple[int, ...]:
-        shape = jax.eval_shape(self.fn, self.x).shape
+        shape = self.components
         if not shape or shape[-1] != self.ndim:
             raise ValueError(
                 f"div needs a vector field whose last component axis has size {self.ndim}; the field's "
@@ -288,15 +288,19 @@ class PointField(AbstractField):
         - `key`: a JAX PRNG key (use a different key per point).
         - `n_probes`: number of probes; each costs one forward-mode product.
         """
-        self._check_vector()
+        lead = len(self._check_vector()) - 1
         vs = self._rademacher(key, n_probes)
-        jv = jax.vmap(lambda v: self._nested(self.fn, [v]))(vs)  # (n_probes, ..., d)
-        return jnp.mean(jnp.sum(jv * vs[:, : self.ndim], axis=-1), axis=0)
+        jv = jax.vmap(lambda v: self._nested(self.fn, [v]))(vs)  # (n_probes, *lead, d)
+        probes = vs[:, : self.ndim].reshape((n_probes,) + (1,) * lead + (self.ndim,))
+        return jnp.mean(jnp.sum(jv * probes, axis=-1), axis=0)
 
     def div_flux(self, c: Coefficient) -> Array:
-        if jnp.ndim(jax.eval_shape(self.fn, self.x)) != 0:
-            raise ValueError("div_flux needs a scalar field")
-        cfn = self.coefficient(c).fn
+        if self.components != ():
+            raise ValueError(f"div_flux needs a scalar field; the value has shape {self.components}")
+        coef = self.coefficient(c, name="c")
+        if coef.components != ():
+            raise ValueError(f"`c` must be a scalar coefficient; it has components {coef.components}")
+        cfn = coef.fn
         gradu = jax.grad(self.fn)
         d = self.ndim
         return PointField(lambda y: cfn(y) * gradu(y)[:d], self.x, time=self.time).div()
@@ -310,14 +314,20 @@ class PointField(AbstractField):
             raise TypeError(f"`fn` must be a function of the point, got {type(fn).__name__}")
         return PointField(fn, self.x, time=self.time)
 
-    def coefficient(self, c: Coefficient) -> PointField:
+    def coefficient(self, c: Coefficient, name: str = "c") -> PointField:
+        """A number or array is a constant, a function of the point is evaluated at the point."""
         if isinstance(c, PointField):
             return c
         if isinstance(c, AbstractField):
-            raise TypeError("a GridField coefficient cannot be combined with a PointField")
+            raise TypeError(f"`{name}` is a GridField; it cannot be combined with a PointField")
         if callable(c):
             return self.evaluate(c)
         arr = jnp.asarray(c, dtype=self.x.dtype)
+        if arr.ndim > 1:
+            raise ValueError(
+                f"`{name}` has shape {arr.shape}; at a point give a number, a constant vector (m,) or a "
+                "function of the point"
+            )
         return self.evaluate(lambda y: arr + 0 * y[0])
 
 
@@ -381,7 +391,9 @@ def _fd_derivative(u: Array, axis: int, m: int, p: int, h: float) -> Array:
     scale = 1.0 / h**m
     moved = jnp.moveaxis(u, axis, -1)
     interior = sum(
-        (w * scale) * moved[..., j : n - 2 * r + j] for j, w in enumerate(centre) if w != 0.0
+        jnp.asarray(w * scale, u.dtype) * moved[..., j : n - 2 * r + j]
+        for j, w in enumerate(centre)
+        if w != 0.0
     )
     lw = jnp.asarray(left.T * scale, dtype=u.dtype)
     rw = jnp.asarray(right.T * scale, dtype=u.dtype)
@@ -449,6 +461,10 @@ class GridField(AbstractField):
         return self.grid.coords(self.u.dtype)
 
     @property
+    def components(self) -> tuple[int, ...]:
+        return self.u.shape[: self.u.ndim - self.grid.ndim]
+
+    @property
     def _ncomp(self) -> int:
         return self.u.ndim - self.grid.ndim
 
@@ -480,19 +496,18 @@ class GridField(AbstractField):
 
     def dt(self, order: int = 1) -> Array:
         self._check_time()
-        _check_order(order)
+        check_int("order", order)
         return self._derivative(self.u, self.grid.ndim - 1, order)
 
     def grad(self) -> Array:
         return jnp.stack([self._derivative(self.u, i, 1) for i in range(self.ndim)], axis=self._ncomp)
 
-    def _spatial_k2(self) -> tuple[tuple[int, ...], np.ndarray]:
-        """Array axes of the spatial grid axes and |k|^2 on the `rfftn` layout (all axes periodic)."""
-        spatial = range(self.ndim)
-        axes = tuple(self.u.ndim - self.grid.ndim + i for i in spatial)
+    def _spectral_multiply(self, multiplier: Callable[[np.ndarray], np.ndarray]) -> Array:
+        """Apply a Fourier multiplier `multiplier(|k|^2)` over the spatial axes (all periodic), by `rfftn`."""
+        axes = tuple(self._ncomp + i for i in range(self.ndim))
         k2 = np.zeros([1] * self.u.ndim)
-        for j, i in enumerate(spatial):
-            n, length = self.grid.shape[i], self.grid.box.lengths[i]
+        for j in range(self.ndim):
+            n, length = self.grid.shape[j], self.grid.box.lengths[j]
             if j == self.ndim - 1:
                 k = _wavenumbers(n, length)
             else:
@@ -500,16 +515,14 @@ class GridField(AbstractField):
             shape = [1] * self.u.ndim
             shape[axes[j]] = k.shape[0]
             k2 = k2 + (k**2).reshape(shape)
-        return axes, k2
+        uh = jnp.fft.rfftn(self.u, axes=axes)
+        out = jnp.fft.irfftn(jnp.asarray(multiplier(k2)) * uh, s=self.grid.shape[: self.ndim], axes=axes)
+        return out.astype(self.u.dtype)
 
     def laplacian(self) -> Array:
-        spatial = tuple(range(self.ndim))
-        if self.ndim > 1 and all(self.grid.periodic[i] for i in spatial):
-            axes, k2 = self._spatial_k2()
-            uh = jnp.fft.rfftn(self.u, axes=axes)
-            out = jnp.fft.irfftn(-jnp.asarray(k2) * uh, s=[self.grid.shape[i] for i in spatial], axes=axes)
-            return out.astype(self.u.dtype)
-        return sum(self._derivative(self.u, i, 2) for i in spatial)
+        if self.ndim > 1 and all(self.grid.periodic[: self.ndim]):
+            return self._spectral_multiply(lambda k2: -k2)
+        return sum(self._derivative(self.u, i, 2) for i in range(self.ndim))
 
     def div(self) -> Array:
         if self._ncomp < 1 or self.u.shape[self._ncomp - 1] != self.ndim:
@@ -531,39 +544,43 @@ class GridField(AbstractField):
         """
         if self._ncomp != 0:
             raise ValueError(f"div_flux needs a scalar field; the value has shape {self.u.shape}")
-        cv = jnp.broadcast_to(self.coefficient(c).u, self.u.shape)
-        if cv.shape != self.u.shape:
-            raise ValueError(f"the coefficient must be a scalar field; got shape {cv.shape}")
+        coef = self.coefficient(c, name="c")
+        if coef.components != ():
+            raise ValueError(f"`c` must be a scalar coefficient; it has components {coef.components}")
+        cv = jnp.broadcast_to(coef.u, self.u.shape)
         total = 0.0
         for i in range(self.ndim):
             if self.grid.periodic[i]:
                 total = total + self._derivative(cv * self._derivative(self.u, i, 1), i, 1)
                 continue
-            du = self._derivative(self.u, i, 1)
-            wall = cv * self._derivative(self.u, i, 2) + self._derivative(cv, i, 1) * du
             if self.fd_order != 2:
-                total = total + wall
+                du, d2u = self._derivative(self.u, i, 1), self._derivative(self.u, i, 2)
+                total = total + cv * d2u + self._derivative(cv, i, 1) * du
                 continue
-            h = self.grid.spacing[i]
-            uu, cc, w = (jnp.moveaxis(a, i, -1) for a in (self.u, cv, wall))
+            n, h = self.grid.shape[i], self.grid.spacing[i]
+            if n < _stencil_size(2, 2):
+                raise ValueError(f"grid axis {i} has {n} points; div_flux needs at least 4")
+            uu, cc = jnp.moveaxis(self.u, i, -1), jnp.moveaxis(cv, i, -1)
             cface = 0.5 * (cc[..., 1:] + cc[..., :-1])
             flux = cface * (uu[..., 1:] - uu[..., :-1]) / h
             inner = (flux[..., 1:] - flux[..., :-1]) / h
-            out = jnp.concatenate([w[..., :1], inner, w[..., -1:]], axis=-1)
-            total = total + jnp.moveaxis(out, -1, i)
+
+            def expanded(us, cs):  # c u'' + c' u' on a 4-point slab at a wall (one-sided stencils)
+                return cs * _fd_derivative(us, us.ndim - 1, 2, 2, h) + _fd_derivative(
+                    cs, cs.ndim - 1, 1, 2, h
+                ) * _fd_derivative(us, us.ndim - 1, 1, 2, h)
+
+            left = expanded(uu[..., :4], cc[..., :4])[..., :1]
+            right = expanded(uu[..., -4:], cc[..., -4:])[..., -1:]
+            total = total + jnp.moveaxis(jnp.concatenate([left, inner, right], axis=-1), -1, i)
         return total
 
     def poisson_solve(self) -> Array:
         """The zero-mean solution `psi` of `-laplacian(psi) = u` on a grid whose spatial axes are all periodic
         (the mean of `u` is ignored), by FFT; componentwise, and slice by slice in time."""
-        spatial = tuple(range(self.ndim))
-        if not all(self.grid.periodic[i] for i in spatial):
+        if not all(self.grid.periodic[: self.ndim]):
             raise ValueError("poisson_solve needs a grid whose spatial axes are all periodic")
-        axes, k2 = self._spatial_k2()
-        inv = np.where(k2 > 0, 1.0 / np.where(k2 > 0, k2, 1.0), 0.0)
-        uh = jnp.fft.rfftn(self.u, axes=axes)
-        out = jnp.fft.irfftn(jnp.asarray(inv) * uh, s=[self.grid.shape[i] for i in spatial], axes=axes)
-        return out.astype(self.u.dtype)
+        return self._spectral_multiply(lambda k2: np.where(k2 > 0, 1.0 / np.where(k2 > 0, k2, 1.0), 0.0))
 
     def map(self, fn: Callable[[Array], Array]) -> GridField:
         return GridField(fn(self.u), self.grid, time=self.time, fd_order=self.fd_order)
@@ -574,17 +591,25 @@ class GridField(AbstractField):
         vals = self.grid.evaluate(fn, self.u.dtype)
         return GridField(vals.astype(self.u.dtype), self.grid, time=self.time, fd_order=self.fd_order)
 
-    def coefficient(self, c: Coefficient) -> GridField:
+    def coefficient(self, c: Coefficient, name: str = "c") -> GridField:
+        """A number is a constant field, a 1-D array that does not match the grid a constant vector, an array
+        `(*components, *grid.shape)` a field on the grid, a function of the point is evaluated on the grid."""
         if isinstance(c, GridField):
             if c.grid != self.grid:
-                raise ValueError("the coefficient field lives on a different grid")
+                raise ValueError(f"`{name}` is a field on a different grid")
             return c
         if isinstance(c, AbstractField):
-            raise TypeError("a PointField coefficient cannot be combined with a GridField")
+            raise TypeError(f"`{name}` is a PointField; it cannot be combined with a GridField")
         if callable(c):
             return self.evaluate(c)
         arr = jnp.asarray(c, dtype=self.u.dtype)
         g = self.grid.ndim
-        if arr.ndim < g or arr.shape[arr.ndim - g :] != self.grid.shape:
+        if arr.ndim >= g and arr.shape[arr.ndim - g :] == self.grid.shape:
+            return GridField(arr, self.grid, time=self.time, fd_order=self.fd_order)
+        if arr.ndim <= 1:
             arr = jnp.broadcast_to(arr.reshape(arr.shape + (1,) * g), arr.shape + self.grid.shape)
-        return GridField(arr, self.grid, time=self.time, fd_order=self.fd_order)
+            return GridField(arr, self.grid, time=self.time, fd_order=self.fd_order)
+        raise ValueError(
+            f"`{name}` has shape {arr.shape}; expected a number, a constant vector (m,), or an array "
+            f"(*components, *grid.shape) on the grid of shape {self.grid.shape}"
+        )

@@ -20,31 +20,22 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._validate import check_int, check_key
+
 
 def _as_float_tuple(name: str, value) -> tuple[float, ...]:
-    if isinstance(value, (int, float)):
-        value = (value,)
+    if isinstance(value, bool) or isinstance(value, str):
+        raise TypeError(f"`{name}` must be a number or a sequence of numbers, got {value!r}")
     try:
-        out = tuple(float(v) for v in np.asarray(value, dtype=float).reshape(-1))
+        arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as e:
         raise TypeError(f"`{name}` must be a number or a sequence of numbers, got {value!r}") from e
+    if arr.ndim > 1:
+        raise ValueError(f"`{name}` must be a number or a flat sequence of numbers, got shape {arr.shape}")
+    out = tuple(float(v) for v in arr.reshape(-1))
     if not all(math.isfinite(v) for v in out):
         raise ValueError(f"`{name}` must be finite, got {out}")
     return out
-
-
-def _check_key(key) -> None:
-    if not (isinstance(key, jax.Array) and (jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
-                                           or (key.dtype == jnp.uint32 and key.shape == (2,)))):
-        raise TypeError(f"`key` must be a JAX PRNG key (jax.random.key(...)), got {key!r}")
-
-
-def _check_count(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"`{name}` must be >= 1, got {n}")
-    return int(n)
 
 
 class Box(eqx.Module):
@@ -74,7 +65,7 @@ class Box(eqx.Module):
     @classmethod
     def unit(cls, ndim: int) -> Box:
         """The unit box `[0, 1]^ndim`."""
-        ndim = _check_count("ndim", ndim)
+        ndim = check_int("ndim", ndim)
         return cls((0.0,) * ndim, (1.0,) * ndim)
 
     @property
@@ -148,6 +139,8 @@ class Grid(eqx.Module):
         if isinstance(periodic, (bool, np.bool_)):
             periodic_t = (bool(periodic),) * len(shape_t)
         else:
+            if isinstance(periodic, str) or not all(isinstance(p, (bool, np.bool_)) for p in periodic):
+                raise TypeError(f"`periodic` must be a bool or a sequence of bools, got {periodic!r}")
             periodic_t = tuple(bool(p) for p in periodic)
             if len(periodic_t) != len(shape_t):
                 raise ValueError(
@@ -225,8 +218,8 @@ def sample_interior(box: Box, n: int, *, key: PRNGKeyArray, dtype=None) -> Float
     **Returns:** an array `(n, d)`.
     """
     _check_box(box)
-    n = _check_count("n", n)
-    _check_key(key)
+    n = check_int("n", n)
+    key = check_key(key)
     lo, hi = jnp.asarray(box.lo, dtype), jnp.asarray(box.hi, dtype)
     return jax.random.uniform(key, (n, box.ndim), dtype=lo.dtype, minval=lo, maxval=hi)
 
@@ -256,13 +249,15 @@ def sample_boundary(
     **Returns:** `(points, normals)`, each `(m, d)` with `m = n` or `m = n * number_of_faces`.
     """
     _check_box(box)
-    n = _check_count("n", n)
-    _check_key(key)
+    n = check_int("n", n)
+    key = check_key(key)
     d = box.ndim
     if axes is None:
         axes = tuple(range(d))
     axes = tuple(axes)
-    if not axes or any((not isinstance(a, (int, np.integer))) or not -d <= a < d for a in axes):
+    if not axes or any(
+        isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -d <= a < d for a in axes
+    ):
         raise ValueError(f"`axes` must be a non-empty sequence of axis indices in [-{d}, {d}), got {axes}")
     axes = tuple(sorted({a % d for a in axes}))
     faces = [(a, side) for a in axes for side in (0, 1)]
@@ -336,13 +331,11 @@ def sample_quasirandom(
     from scipy.stats import qmc
 
     _check_box(box)
-    n = _check_count("n", n)
-    _check_key(key)
+    n = check_int("n", n)
+    key = check_key(key)
     if method not in ("sobol", "halton"):
         raise ValueError(f"`method` must be 'sobol' or 'halton', got {method!r}")
-    seed = int(np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
-                          else key).ravel()[-1])
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
     if method == "sobol":
         engine = qmc.Sobol(box.ndim, scramble=scramble, rng=rng)
         with warnings.catch_warnings():

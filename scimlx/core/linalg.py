@@ -264,7 +264,7 @@ def _validate_options(op: LinearOperator, b: Any, x0: Any, tol: Any, maxiter: An
     if not (math.isfinite(tol) and tol > 0):
         raise ValueError(f"`tol` must be positive and finite, got {tol}.")
     if maxiter is None:
-        maxiter = 10 * op.size
+        maxiter = min(10 * op.size, 100_000)
     elif isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)):
         raise TypeError(f"`maxiter` must be a positive integer, got {type(maxiter).__name__}.")
     elif maxiter <= 0:
@@ -280,7 +280,17 @@ def _resolve_preconditioner(op: LinearOperator, preconditioner: Any) -> Callable
             raise ValueError(
                 f'`preconditioner` must be "jacobi", None or a callable, got {preconditioner!r}.'
             )
-        inverse_diagonal = 1 / op.diagonal()
+        diagonal = op.diagonal()
+        try:
+            concrete = np.asarray(diagonal)
+        except Exception:  # traced: cannot be checked here
+            concrete = None
+        if concrete is not None and not np.all(concrete > 0):
+            raise ValueError(
+                "`preconditioner`='jacobi' needs a positive diagonal (an SPD operator); "
+                f"{int(np.sum(~(concrete > 0)))} diagonal entries are <= 0 or NaN"
+            )
+        inverse_diagonal = 1 / diagonal
         return lambda r: inverse_diagonal * r
     if callable(preconditioner):
         return preconditioner
@@ -380,7 +390,8 @@ def pcg(
     - `x0`: the initial guess, of the operator's shape. Defaults to zeros.
     - `tol`: relative tolerance; iteration stops once `||b - A x|| / ||b|| <= tol` (2-norm over
         all entries, using the recursively updated residual).
-    - `maxiter`: the maximum number of iterations. Defaults to 10 times the number of unknowns.
+    - `maxiter`: the maximum number of iterations. Defaults to 10 times the number of
+        unknowns, at most 100 000 (the history buffer has `maxiter + 1` entries).
     - `preconditioner`: `"jacobi"` (divide by `A.diagonal()`), `None` (no preconditioning), or a
         callable `r -> M^{-1} r` applying a symmetric positive definite preconditioner.
 
@@ -415,7 +426,8 @@ def cg(
     - `b`: the right-hand side, of the operator's shape.
     - `x0`: the initial guess, of the operator's shape. Defaults to zeros.
     - `tol`: relative tolerance; iteration stops once `||b - A x|| / ||b|| <= tol`.
-    - `maxiter`: the maximum number of iterations. Defaults to 10 times the number of unknowns.
+    - `maxiter`: the maximum number of iterations. Defaults to 10 times the number of
+        unknowns, at most 100 000 (the history buffer has `maxiter + 1` entries).
 
     **Returns:**
 

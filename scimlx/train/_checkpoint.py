@@ -18,7 +18,6 @@ import json
 import os
 import pathlib
 import struct
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PyTree
+
+from scimlx.core._io import atomic_write
 
 _MAGIC = b"SCXCKPT1"
 _FORMAT = 1
@@ -115,34 +116,7 @@ def save_checkpoint(
     }
     header_bytes = json.dumps(header).encode("utf-8")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC)
-            f.write(_LEN.pack(len(header_bytes)))
-            f.write(header_bytes)
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # Make the rename itself durable (POSIX); best effort elsewhere.
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        pass
-    else:
-        try:
-            os.fsync(dir_fd)
-        except OSError:
-            pass
-        finally:
-            os.close(dir_fd)
+    atomic_write(path, _MAGIC, _LEN.pack(len(header_bytes)), header_bytes, payload)
     return path
 
 

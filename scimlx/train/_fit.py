@@ -2,7 +2,6 @@
 
 import json
 import math
-import numbers
 import os
 import pathlib
 import time
@@ -15,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
+
+from scimlx.core._validate import check_int, check_key
 
 from ._checkpoint import CheckpointError, _read, _restore, save_checkpoint
 
@@ -52,29 +53,6 @@ class FitResult(eqx.Module):
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_count(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be a positive integer, got {value!r}.")
-    if value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer, got {value}.")
-    return int(value)
-
-
-def _check_key(key: Any) -> PRNGKeyArray:
-    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(f"`key` must be a single PRNG key, got shape {key.shape}.")
-        return key
-    if isinstance(key, jax.Array | np.ndarray) and key.dtype == np.uint32:
-        try:
-            return jax.random.wrap_key_data(jnp.asarray(key))
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"`key` is not a valid raw PRNG key: {e}") from e
-    raise TypeError(f"`key` must be a PRNG key (e.g. `jax.random.key(0)`), got {type(key)}.")
 
 
 def _check_array_data(data: PyTree) -> tuple[PyTree, int]:
@@ -317,9 +295,9 @@ def fit(
         raise TypeError(
             f"`optimizer` must be an `optax.GradientTransformation`, got {type(optimizer)}."
         )
-    key = _check_key(key)
-    steps = _check_count("steps", steps)
-    epochs = _check_count("epochs", epochs)
+    key = check_key(key)
+    steps = check_int("steps", steps, optional=True)
+    epochs = check_int("epochs", epochs, optional=True)
     if (steps is None) == (epochs is None):
         raise ValueError("Exactly one of `steps` and `epochs` must be given.")
 
@@ -333,7 +311,7 @@ def fit(
     if data_kind == "arrays":
         if batch_size is None:
             raise ValueError("`batch_size` is required for array `data`.")
-        batch_size = _check_count("batch_size", batch_size)
+        batch_size = check_int("batch_size", batch_size, optional=True)
         if batch_size > n:
             raise ValueError(f"`batch_size`={batch_size} exceeds the number of samples {n}.")
         steps_per_epoch = math.ceil(n / batch_size)
@@ -351,10 +329,10 @@ def fit(
     stateful = state is not None
     if eval_fn is not None and not callable(eval_fn):
         raise TypeError(f"`eval_fn` must be callable, got {type(eval_fn)}.")
-    eval_every = _check_count("eval_every", eval_every)
+    eval_every = check_int("eval_every", eval_every, optional=True)
     if eval_every is not None and eval_fn is None:
         raise ValueError("`eval_every` needs `eval_fn`.")
-    checkpoint_every = _check_count("checkpoint_every", checkpoint_every)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, optional=True)
     if checkpoint_dir is None:
         if checkpoint_every is not None:
             raise ValueError("`checkpoint_every` needs `checkpoint_dir`.")

@@ -1,48 +1,20 @@
 """Optimisers and learning-rate schedules matching the PyTorch reference implementations."""
 
-import math
-import numbers
 from collections.abc import Callable
 
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from scimlx.core._validate import check_int, check_number
+
 Schedule = Callable[[Int[ArrayLike, ""]], Float[Array, ""]]
-
-
-def _check_number(name: str, value, *, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite, got {value}.")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high:
-        if low is not None and high is not None:
-            lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-            allowed = f"in {lo}{low:g}, {high:g}{hi}"
-        elif low is not None:
-            allowed = f"{'>' if low_open else '>='} {low:g}"
-        else:
-            allowed = f"{'<' if high_open else '<='} {high:g}"
-        raise ValueError(f"`{name}` must be {allowed}, got {value:g}.")
-    return value
-
-
-def _check_int(name: str, value, *, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
-    if value < low:
-        raise ValueError(f"`{name}` must be >= {low}, got {value}.")
-    return int(value)
 
 
 def _check_lr(name: str, value):
     if callable(value):
         return value
-    return _check_number(name, value, low=0.0)
+    return check_number(name, value, low=0.0)
 
 
 def adam_l2(
@@ -71,10 +43,10 @@ def adam_l2(
     An `optax.GradientTransformation`.
     """
     learning_rate = _check_lr("learning_rate", learning_rate)
-    weight_decay = _check_number("weight_decay", weight_decay, low=0.0)
-    b1 = _check_number("b1", b1, low=0.0, high=1.0, high_open=True)
-    b2 = _check_number("b2", b2, low=0.0, high=1.0, high_open=True)
-    eps = _check_number("eps", eps, low=0.0)
+    weight_decay = check_number("weight_decay", weight_decay, low=0.0)
+    b1 = check_number("b1", b1, low=0.0, high=1.0, high_open=True)
+    b2 = check_number("b2", b2, low=0.0, high=1.0, high_open=True)
+    eps = check_number("eps", eps, low=0.0)
     return optax.chain(
         optax.add_decayed_weights(weight_decay),
         optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
@@ -102,10 +74,10 @@ def step_decay(
 
     An optax schedule `step -> lr`.
     """
-    init_value = _check_number("init_value", init_value, low=0.0)
-    step_size = _check_int("step_size", step_size)
-    gamma = _check_number("gamma", gamma, low=0.0, high=1.0, low_open=True)
-    steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch)
+    init_value = check_number("init_value", init_value, low=0.0)
+    step_size = check_int("step_size", step_size)
+    gamma = check_number("gamma", gamma, low=0.0, high=1.0, low_open=True)
+    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch)
     return optax.exponential_decay(
         init_value=init_value,
         transition_steps=step_size * steps_per_epoch,
@@ -136,9 +108,9 @@ def exponential_decay(
 
     An optax schedule `step -> lr`.
     """
-    init_value = _check_number("init_value", init_value, low=0.0)
-    transition_steps = _check_int("transition_steps", transition_steps)
-    decay_rate = _check_number("decay_rate", decay_rate, low=0.0, low_open=True)
+    init_value = check_number("init_value", init_value, low=0.0)
+    transition_steps = check_int("transition_steps", transition_steps)
+    decay_rate = check_number("decay_rate", decay_rate, low=0.0, low_open=True)
     return optax.exponential_decay(
         init_value=init_value,
         transition_steps=transition_steps,
@@ -186,14 +158,14 @@ def one_cycle(
 
     An optax schedule `step -> lr`.
     """
-    total_steps = _check_int("total_steps", total_steps)
-    max_lr = _check_number("max_lr", max_lr, low=0.0)
-    pct_start = _check_number(
+    total_steps = check_int("total_steps", total_steps)
+    max_lr = check_number("max_lr", max_lr, low=0.0)
+    pct_start = check_number(
         "pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True
     )
-    div_factor = _check_number("div_factor", div_factor, low=0.0, low_open=True)
-    final_div_factor = _check_number("final_div_factor", final_div_factor, low=0.0, low_open=True)
-    steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch)
+    div_factor = check_number("div_factor", div_factor, low=0.0, low_open=True)
+    final_div_factor = check_number("final_div_factor", final_div_factor, low=0.0, low_open=True)
+    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch)
 
     initial_lr = max_lr / div_factor
     min_lr = initial_lr / final_div_factor
@@ -247,8 +219,8 @@ def lbfgs(
     """
     if learning_rate is not None:
         learning_rate = _check_lr("learning_rate", learning_rate)
-    memory_size = _check_int("memory_size", memory_size)
-    max_linesearch_steps = _check_int("max_linesearch_steps", max_linesearch_steps)
+    memory_size = check_int("memory_size", memory_size)
+    max_linesearch_steps = check_int("max_linesearch_steps", max_linesearch_steps)
     return optax.lbfgs(
         learning_rate=learning_rate,
         memory_size=memory_size,

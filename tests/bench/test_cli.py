@@ -88,4 +88,5 @@ def test_smoke_suite_reaches_its_target(tmp_path):
     row = json.loads((out / "results.json").read_text())["rows"][0]
     assert row["status"] == "ok"
     assert row["rel_l2"] < 1e-2
+    assert row["train_s"] < 60
     assert row["rel_l2"] < row["rel_l2_after_adam"]  # the L-BFGS polish does its job

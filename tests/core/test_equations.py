@@ -223,9 +223,9 @@ def test_point_residual_of_exact_solution_vanishes(case, x64):
     x = _random_points(box, 16, jax.random.key(1))
     res = jax.jit(jax.vmap(lambda xi: eq.residual(PointField(u, xi, time=time))))(x)
     assert res.dtype == jnp.float64
-    # scale: the size of the terms; the exact residual is round-off
+    # round-off relative to the size of the (at most quadratic) terms; float32 would miss by ~1e8
     scale = 1 + float(jnp.max(jnp.abs(jax.vmap(u)(x))))
-    assert float(jnp.max(jnp.abs(res))) < 1e-10 * scale * 1e2
+    assert float(jnp.max(jnp.abs(res))) < 1e-12 * scale**2
 
 
 def _grid_error(case, n, fd_order):
@@ -282,21 +282,26 @@ def test_spectral_residuals_are_exact_on_periodic_grids(x64):
     assert float(jnp.max(jnp.abs(res))) < 1e-12
 
 
-def test_darcy_conservative_flux_handles_discontinuous_coefficient(x64):
-    # 1-D -(a u')' = 0 with a jump in a: the exact u is piecewise linear with a continuous flux a u'
-    n = 41
-    grid = Grid((n,), Box(0, 1))
-    x = np.linspace(0, 1, n)
-    a = np.where(x < 0.5 + 1e-12, 1.0, 4.0)
-    # nodes on both sides of the face between x=0.5 and the next node: build u with flux q = 1
-    xf = 0.5 + 0.5 / (n - 1)  # the face where the coefficient jumps (arithmetic average sits there)
-    u = np.where(x <= 0.5, x / 1.0, 0.5 + (x - 0.5) * 1.0)
-    # exact discrete solution of the face-averaged scheme: flux between nodes i, i+1 is constant
-    a_face = 0.5 * (a[1:] + a[:-1])
-    u = np.concatenate([[0.0], np.cumsum((1.0 / a_face) * (1 / (n - 1)))])
-    res = Darcy(coefficient=jnp.asarray(a), source=0.0).residual(GridField(jnp.asarray(u), grid))
-    assert float(jnp.max(jnp.abs(res[1:-1]))) < 1e-9
-    del xf
+def test_darcy_flux_is_conservative_and_symmetric_for_rough_coefficients(x64):
+    # a thresholded random coefficient (contrast 12 : 3, as in the Darcy benchmark) on a bounded grid
+    n = 24
+    grid = Grid((n, n))
+    keys = jax.random.split(jax.random.key(0), 3)
+    a = jnp.where(jax.random.normal(keys[0], (n, n)) > 0, 12.0, 3.0)
+    u, v = (jax.random.normal(k, (n, n)) for k in keys[1:])
+    u, v = (w.at[0].set(0).at[-1].set(0).at[:, 0].set(0).at[:, -1].set(0) for w in (u, v))
+    op = lambda w: Darcy(coefficient=a, source=0.0).residual(GridField(w, grid))  # -div(a grad w)
+    inner = (slice(1, -1), slice(1, -1))
+    # symmetric on functions vanishing at the walls, and positive (energy = sum of a_face (dw)^2 h^-2)
+    np.testing.assert_allclose(jnp.sum(v[inner] * op(u)[inner]), jnp.sum(u[inner] * op(v)[inner]),
+                               rtol=1e-12)
+    assert float(jnp.sum(u[inner] * op(u)[inner])) > 0
+    # discrete conservation along a grid line: the interior sum telescopes to the two wall fluxes
+    h = grid.spacing[0]
+    x_part = Darcy(coefficient=a, source=0.0).residual(GridField(u * 0 + u[:, 5:6], grid))  # u(x) only
+    af = 0.5 * (a[1:, 5] + a[:-1, 5])
+    flux = af * (u[1:, 5] - u[:-1, 5]) / h
+    np.testing.assert_allclose(jnp.sum(x_part[1:-1, 5]) * h, -(flux[-1] - flux[0]), rtol=1e-12, atol=1e-9)
 
 
 def test_fokker_planck_hutchinson_is_unbiased(x64):
@@ -330,12 +335,19 @@ def test_jit_vmap_grad_through_point_residuals(case):
     assert abs(float(g) - float(fd)) <= 2e-2 * (abs(float(fd)) + 1e-3)
 
 
-@pytest.mark.parametrize("case", ["poisson", "heat", "burgers_1d", "darcy", "kuramoto_sivashinsky",
-                                  "ns_manufactured_pair", "fokker_planck"])
+GRID_CASES = ["poisson", "helmholtz", "heat", "advection", "burgers_1d", "burgers_2d",
+              "allen_cahn_manufactured", "klein_gordon", "darcy", "kuramoto_sivashinsky",
+              "ns_manufactured_pair", "ns_vorticity_only", "fokker_planck"]
+
+
+@pytest.mark.parametrize("case", GRID_CASES)
 def test_jit_vmap_grad_through_grid_residuals(case):
-    eq, u, box, periodic, time = CASES[case]()
+    vorticity_only = case == "ns_vorticity_only"
+    eq, u, box, periodic, time = CASES["ns_manufactured_pair" if vorticity_only else case]()
     grid = Grid((12,) * box.ndim, box, periodic=periodic)
     u0 = grid.evaluate(u).astype(jnp.float32)
+    if vorticity_only:
+        u0 = u0[0]
     other = u0 + 0.1 * jax.random.normal(jax.random.key(3), u0.shape)
     batch = jnp.stack([u0, other])
     res_fn = jax.jit(jax.vmap(lambda v: eq.residual(GridField(v, grid, time=time))))
@@ -343,8 +355,8 @@ def test_jit_vmap_grad_through_grid_residuals(case):
     assert res.shape[0] == 2
     # a perturbed solution is not a solution: its residual is large and must match the unbatched one
     single = eq.residual(GridField(other, grid, time=time))
-    atol = 1e-5 * float(jnp.max(jnp.abs(single)))
-    np.testing.assert_allclose(res[1], single, rtol=1e-4, atol=atol)
+    atol = 1e-4 * float(jnp.max(jnp.abs(single)))  # float32 cancellation between large terms
+    np.testing.assert_allclose(res[1], single, rtol=1e-3, atol=atol)
     g = jax.grad(lambda v: jnp.mean(eq.residual(GridField(v, grid, time=time)) ** 2))(u0)
     assert g.shape == u0.shape and bool(jnp.all(jnp.isfinite(g))) and float(jnp.max(jnp.abs(g))) > 0
 
@@ -376,6 +388,33 @@ def test_nonphysical_parameters_are_rejected():
         FokkerPlanck(drift=3.0)
     with pytest.raises(ValueError, match="form"):
         Burgers(form="weak")
+
+
+def test_parameters_of_the_wrong_type_are_rejected():
+    with pytest.raises(TypeError, match="diffusivity"):
+        Heat(diffusivity="0.5")
+    with pytest.raises(TypeError, match="k"):
+        Helmholtz(k="1")
+    with pytest.raises(TypeError, match="viscosity"):
+        Burgers(viscosity=True)
+    with pytest.raises(TypeError, match="source"):
+        Poisson(source="abc")
+    Heat(diffusivity=jnp.float32(0.5))  # arrays and numpy scalars are numbers
+
+
+def test_terms_of_the_wrong_shape_are_rejected():
+    grid = Grid((8, 8))
+    with pytest.raises(ValueError, match="`source` has shape"):
+        Poisson(source=jnp.ones((7, 7))).residual(GridField(jnp.ones((8, 8)), grid))
+    with pytest.raises(ValueError, match="`c` has shape"):
+        Darcy(coefficient=jnp.ones((3, 8))).residual(GridField(jnp.ones((8, 8)), grid))
+    with pytest.raises(ValueError, match="`velocity` must have 2 components"):
+        field = PointField(lambda z: z[0], jnp.zeros(3), time=True)
+        Advection(velocity=lambda z: jnp.ones(3)).residual(field)
+    # a velocity array on a space-time grid is a field, one component per spatial dimension
+    st = Grid((16, 8))
+    res = Advection(velocity=2.0 * jnp.ones((1, 16, 8))).residual(GridField(st.coords()[0], st, time=True))
+    np.testing.assert_allclose(res, 2.0, rtol=1e-6)
 
 
 def test_unknown_equation_name():

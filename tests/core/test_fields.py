@@ -233,3 +233,46 @@ def test_bad_field_input_names_the_argument():
         PointField(lambda z: z[0], jnp.zeros(2)).laplacian("exact")
     with pytest.raises(ValueError, match="n_probes"):
         PointField(lambda z: z[0], jnp.zeros(2)).laplacian_hutchinson(jax.random.key(0), 0)
+
+
+def test_nyquist_mode_is_dropped_in_odd_and_kept_in_even_derivatives(x64):
+    n = 16
+    grid = Grid((n,), Box(0, 2 * math.pi), periodic=True)
+    x = grid.axes()[0]
+    u = jnp.cos(n / 2 * x) + jnp.sin(3 * x)  # the Nyquist mode has no resolvable derivative of odd order
+    f = GridField(u, grid)
+    np.testing.assert_allclose(f.d(0), 3 * jnp.cos(3 * x), atol=1e-12)
+    np.testing.assert_allclose(f.d(0, 2), -((n / 2) ** 2) * jnp.cos(n / 2 * x) - 9 * jnp.sin(3 * x),
+                               atol=1e-10)
+
+
+def test_hutchinson_divergence_of_a_tensor_field(x64):
+    # rows of a (2, 2) tensor field: div over the last axis, per row; probes broadcast over the rows
+    fn = lambda z: jnp.stack([jnp.stack([z[0] ** 2, z[1]]), jnp.stack([z[0], z[1] ** 3])])
+    f = PointField(fn, jnp.array([0.3, 0.5]))
+    np.testing.assert_allclose(f.div(), [0.6 + 1.0, 1.0 + 0.75])
+    keys = jax.random.split(jax.random.key(0), 4000)
+    for n_probes in (2, 3):
+        est = jax.vmap(lambda k: f.div_hutchinson(k, n_probes))(keys)
+        assert est.shape == (4000, 2)
+        se = jnp.std(est, axis=0) / math.sqrt(4000)
+        assert bool(jnp.all(jnp.abs(jnp.mean(est, axis=0) - f.div()) < 3 * se + 1e-12))
+
+
+def test_finite_differences_keep_the_input_dtype(x64):
+    grid = Grid((16, 16))
+    u = jnp.ones((16, 16), dtype=jnp.float32)
+    f = GridField(u, grid)
+    assert f.d(0).dtype == f.laplacian().dtype == f.div_flux(2.0).dtype == jnp.float32
+
+
+def test_coefficients_of_the_wrong_shape_are_rejected():
+    grid = Grid((8, 8))
+    f = GridField(jnp.ones((8, 8)), grid)
+    with pytest.raises(ValueError, match="`c` has shape \\(7, 7\\)"):
+        f.coefficient(jnp.ones((7, 7)))
+    with pytest.raises(ValueError, match="`c` must be a scalar coefficient"):
+        f.div_flux(jnp.ones((2, 8, 8)))
+    assert f.coefficient(jnp.array([1.0, 2.0])).u.shape == (2, 8, 8)  # a constant vector
+    with pytest.raises(ValueError, match="`c` has shape"):
+        PointField(lambda z: z[0], jnp.zeros(2)).coefficient(jnp.ones((8, 8)))

@@ -90,3 +90,22 @@ def test_bad_geometry_input_names_the_argument():
         sample_quasirandom(Box(0, 1), 4, key=jax.random.key(0), method="lattice")
     with pytest.raises(ValueError, match="space-time"):
         sample_initial(Box(0, 1), 4, key=jax.random.key(0))
+
+
+def test_quasirandom_draws_depend_on_the_whole_key():
+    box = Box((0, 0), (1, 1))
+    a = sample_quasirandom(box, 8, key=jax.random.key(1))
+    b = sample_quasirandom(box, 8, key=jax.random.key(2))
+    c = sample_quasirandom(box, 8, key=jax.random.fold_in(jax.random.key(1), 7))
+    assert not np.allclose(a, b) and not np.allclose(a, c)
+
+
+def test_more_bad_geometry_input():
+    with pytest.raises(TypeError, match="`periodic`"):
+        Grid((4, 4), periodic="ab")
+    with pytest.raises(ValueError, match="`lo`"):
+        Box([[0, 0]], [[1, 1]])
+    with pytest.raises(TypeError, match="`lo`"):
+        Box("0", 1)
+    with pytest.raises(ValueError, match="`axes`"):
+        sample_boundary(Box((0, 0), (1, 1)), 4, key=jax.random.key(0), axes=[True])

@@ -274,3 +274,9 @@ def test_bad_input():
         free.mv(jnp.ones(5))
     with pytest.raises(ValueError, match="`matvec` must return arrays of shape"):
         cg(LinearOperator(lambda x: x[:2], (4,)), b)
+
+
+def test_jacobi_needs_a_positive_diagonal():
+    A = np.diag([1.0, 0.0, 2.0])
+    with pytest.raises(ValueError, match="positive diagonal"):
+        pcg(A, np.ones(3))
