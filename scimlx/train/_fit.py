@@ -232,7 +232,8 @@ def fit(
         - a PyTree of arrays with a common leading sample axis, of size `n`. Each epoch
           visits a fresh random permutation in minibatches of `batch_size`; the last
           batch of an epoch may be smaller (`shuffle=True, drop_last=False`), so an epoch
-          has `ceil(n / batch_size)` steps. The arrays are moved to the device once.
+          has `ceil(n / batch_size)` steps (a smaller last batch compiles the step a second
+          time, once). The arrays are moved to the device once.
         - a sampler `sampler(key) -> batch`, called with a fresh key at every step inside
           the compiled step (so it must be JAX-traceable), e.g. PINN collocation points.
         - `None`: `loss_fn` is called with `batch=None`.
