@@ -1,0 +1,216 @@
+"""The recipe registry and the batched, chunked generation loop shared by every generator."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PRNGKeyArray
+
+from scimlx.core._validate import check_int, check_key
+from scimlx.core.geometry import Grid
+
+__all__ = ["Generated", "Recipe", "generate", "get_recipe", "recipe_names"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A registered data recipe: parameters, a per-sample generator and the input/output pairing.
+
+    **Arguments:**
+
+    - `name`: the registry name (`scimlx data list`).
+    - `description`: one line.
+    - `params`: the default parameters (the CPU-scale defaults), always including `resolution`.
+    - `presets`: named parameter overrides, e.g. `{"paper": {...}}` for the paper-scale recipe.
+    - `validate`: `params -> params`, checks a complete parameter dict and returns it normalised
+        (e.g. tuples instead of lists); raises `ValueError`/`TypeError` naming the parameter.
+    - `build`: `(params, dtype) -> sample`, where `sample(key, index) -> dict[str, Array]` draws one
+        sample (pure: `jax.jit` and `jax.vmap` go through it). `index` is the sample's position in
+        the data set (an integer scalar), used e.g. to cycle through a list of PDE parameters.
+    - `pairs`: `(arrays, params) -> (x, y)`, the channels-first model inputs and targets
+        `(n, C, *spatial)` made from the stored arrays.
+    - `grid`: `params -> Grid`, the grid of the stored fields.
+    - `resolution_note`: what `resolution` counts (e.g. whether boundary nodes are included).
+    - `version`: bumped whenever the recipe changes its output, so that old cached sets are not reused.
+    """
+
+    name: str
+    description: str
+    params: Mapping[str, Any]
+    presets: Mapping[str, Mapping[str, Any]]
+    validate: Callable[[dict], dict]
+    build: Callable[[dict, Any], Callable[[PRNGKeyArray, Array], dict[str, Array]]]
+    pairs: Callable[[Mapping[str, np.ndarray], dict], tuple[np.ndarray, np.ndarray]]
+    grid: Callable[[dict], Grid]
+    resolution_note: str = ""
+    version: int = 1
+
+    def resolve(self, preset: str | None = None, **overrides) -> dict:
+        """The complete, validated parameter dict: defaults, then `preset`, then `overrides`."""
+        params = dict(self.params)
+        if preset is not None:
+            if preset not in self.presets:
+                raise ValueError(
+                    f"`preset` must be one of {sorted(self.presets)} for {self.name!r}, got {preset!r}"
+                )
+            params.update(self.presets[preset])
+        unknown = sorted(set(overrides) - set(params))
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {unknown} for {self.name!r}; its parameters are {sorted(params)}"
+            )
+        params.update(overrides)
+        return self.validate(params)
+
+
+# name -> "module:attribute"; modules are imported lazily so `scimlx data list` stays fast.
+_RECIPES: dict[str, str] = {
+    "darcy": "scimlx.datasets._darcy:RECIPE",
+    "navier_stokes_2d": "scimlx.datasets._navier_stokes:RECIPE",
+    "burgers_1d": "scimlx.datasets._burgers:RECIPE",
+    "burgers_1d_pdebench": "scimlx.datasets._finite_volume:BURGERS_RECIPE",
+    "advection_1d": "scimlx.datasets._finite_volume:ADVECTION_RECIPE",
+    "kuramoto_sivashinsky": "scimlx.datasets._kuramoto_sivashinsky:RECIPE",
+    "poisson_systems": "scimlx.datasets._poisson_systems:RECIPE",
+}
+
+
+def recipe_names() -> list[str]:
+    """The registered recipe names."""
+    return list(_RECIPES)
+
+
+def get_recipe(name: str | Recipe) -> Recipe:
+    """The recipe registered under `name` (a `Recipe` passes through)."""
+    if isinstance(name, Recipe):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a recipe name (str), got {type(name).__name__}")
+    if name not in _RECIPES:
+        raise ValueError(f"unknown data set {name!r}; known: {', '.join(_RECIPES)}")
+    module, attr = _RECIPES[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclasses.dataclass(frozen=True)
+class Generated:
+    """Freshly generated arrays with the recipe and parameters that made them."""
+
+    recipe: Recipe
+    params: dict
+    arrays: dict[str, np.ndarray]
+    seed: int | None
+    dtype: str
+    seconds: float
+
+
+def _dtype_name(dtype) -> str:
+    name = jnp.dtype(dtype).name
+    if name not in ("float32", "float64"):
+        raise ValueError(f"`dtype` must be float32 or float64, got {name}")
+    return name
+
+
+def generate(
+    name: str | Recipe,
+    n: int,
+    *,
+    seed: int | None = None,
+    key: PRNGKeyArray | None = None,
+    preset: str | None = None,
+    dtype: Any = "float32",
+    chunk_size: int | None = None,
+    progress: bool = False,
+    **params,
+) -> Generated:
+    """Generate `n` samples of the recipe `name`.
+
+    Sample `i` is drawn with the `i`-th key of `jax.random.split(key, n)`, so the result does not
+    depend on `chunk_size`. Chunks of `chunk_size` samples are generated by one jit-compiled,
+    vmapped function (the last chunk is padded, so it compiles once).
+
+    **Arguments:**
+
+    - `name`: a recipe name (see [`scimlx.datasets.recipe_names`][]) or a `Recipe`.
+    - `n`: the number of samples.
+    - `seed` / `key`: the randomness: an integer seed or a PRNG key (exactly one).
+    - `preset`: a named parameter preset of the recipe (e.g. `"paper"`).
+    - `dtype`: `"float32"` (default) or `"float64"` (then computed with JAX's 64-bit mode on).
+    - `chunk_size`: samples per compiled call (default: the recipe's `chunk_size` parameter or 16).
+    - `progress`: show a progress bar with an ETA.
+    - `**params`: parameter overrides (see the recipe's `params`).
+    """
+    recipe = get_recipe(name)
+    n = check_int("n", n)
+    if (seed is None) == (key is None):
+        raise ValueError("pass exactly one of `seed` (an integer) or `key` (a PRNG key)")
+    if seed is not None:
+        seed = check_int("seed", seed, low=0)
+        key = jax.random.key(seed)
+    key = check_key(key)
+    dtype = _dtype_name(dtype)
+    resolved = recipe.resolve(preset, **params)
+    chunk = check_int("chunk_size", chunk_size, optional=True) or int(resolved.get("chunk_size", 16))
+    chunk = min(chunk, n)
+
+    t0 = time.perf_counter()
+    with _precision(dtype):
+        sample = recipe.build(resolved, jnp.dtype(dtype))
+        batched = jax.jit(jax.vmap(sample))
+        keys = jax.random.split(key, n)
+        n_chunks = math.ceil(n / chunk)
+        pad = n_chunks * chunk - n
+        if pad:
+            keys = jnp.concatenate([keys, keys[-1:].repeat(pad, axis=0)])
+        index = jnp.arange(n_chunks * chunk, dtype=jnp.int32)
+        parts: dict[str, list[np.ndarray]] = {}
+        bar = _progress_bar(n, recipe.name, progress)
+        try:
+            for c in range(n_chunks):
+                sl = slice(c * chunk, (c + 1) * chunk)
+                out = jax.device_get(batched(keys[sl], index[sl]))
+                take = min(chunk, n - c * chunk)
+                for k, v in out.items():
+                    parts.setdefault(k, []).append(np.asarray(v)[:take])
+                if bar is not None:
+                    bar.update(take)
+        finally:
+            if bar is not None:
+                bar.close()
+    arrays = {k: np.concatenate(v) for k, v in parts.items()}
+    return Generated(recipe, resolved, arrays, seed, dtype, time.perf_counter() - t0)
+
+
+class _precision:
+    def __init__(self, dtype: str):
+        self.cm = None
+        if dtype == "float64":
+            enable_x64 = getattr(jax, "enable_x64", None)
+            if enable_x64 is None:  # older JAX
+                from jax.experimental import enable_x64
+            self.cm = enable_x64(True)
+
+    def __enter__(self):
+        if self.cm is not None:
+            self.cm.__enter__()
+
+    def __exit__(self, *exc):
+        if self.cm is not None:
+            return self.cm.__exit__(*exc)
+        return False
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample")
