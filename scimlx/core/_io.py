@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import tempfile
@@ -38,3 +39,24 @@ def atomic_write(path: str | os.PathLike, *chunks: bytes) -> pathlib.Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """A temporary path next to `path` for a library that writes files itself (h5py, numpy); on success the
+    temporary file is `os.replace`d over `path`, on failure it is removed."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield pathlib.Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
