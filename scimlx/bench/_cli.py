@@ -40,6 +40,102 @@ def _bench(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _parse_value(text: str):
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word, e.g. a scheme name
+
+
+def _data_params(items: list[str]) -> dict:
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise ValueError(f"`--param` must look like NAME=VALUE, got {item!r}")
+        params[name] = _parse_value(value)
+    return params
+
+
+def _data_list() -> int:
+    from scimlx.datasets import get_recipe, recipe_names
+
+    from ._runner import markdown_table
+
+    rows = []
+    for name in recipe_names():
+        r = get_recipe(name)
+        rows.append(
+            {
+                "name": name,
+                "description": r.description,
+                "resolution": r.params["resolution"],
+                "presets": ", ".join(r.presets) or "-",
+                "resolution counts": r.resolution_note or "-",
+            }
+        )
+    print(markdown_table(rows))
+    return 0
+
+
+def _data_generate(args: argparse.Namespace) -> int:
+    import pathlib
+
+    from scimlx.datasets import generate, load, save_arrays
+
+    params = _data_params(args.param)
+    if args.resolution is not None:
+        params["resolution"] = args.resolution
+    if args.out is not None:
+        out = pathlib.Path(args.out)
+        if out.suffix.lower() not in (".npz", ".mat", ".h5", ".hdf5"):
+            raise ValueError(f"`--out` must end in .npz, .mat, .h5 or .hdf5, got {out.name!r}")
+        if out.exists() and not args.overwrite:
+            raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+        g = generate(
+            args.name,
+            args.n,
+            seed=args.seed,
+            preset=args.preset,
+            dtype=args.dtype,
+            chunk_size=args.chunk_size,
+            progress=not args.no_progress,
+            **params,
+        )
+        meta = {
+            "generator": g.recipe.name,
+            "recipe_version": g.recipe.version,
+            "params": g.params,
+            "seed": g.seed,
+            "n": args.n,
+            "dtype": g.dtype,
+            "seconds": g.seconds,
+        }
+        path = save_arrays(out, g.arrays, metadata=meta, overwrite=args.overwrite)
+        arrays, seconds = g.arrays, g.seconds
+    else:
+        ds = load(
+            args.name,
+            n_train=args.n,
+            n_test=0,
+            seed=args.seed,
+            preset=args.preset,
+            dtype=args.dtype,
+            chunk_size=args.chunk_size,
+            progress=not args.no_progress,
+            regenerate=args.overwrite,
+            **params,
+        )
+        path, arrays, seconds = ds.metadata["path"], ds.arrays_train, ds.metadata.get("seconds")
+    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items())
+    rate = f" in {seconds:.1f} s ({args.n / seconds:.2f} samples/s)" if seconds else " (read from the cache)"
+    print(f"{args.name}: {args.n} samples{rate}: {shapes}")
+    print(f"written to {path}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     import scimlx
 
@@ -57,6 +153,21 @@ def _parser() -> argparse.ArgumentParser:
     pb.add_argument("--out", default=None, help="output directory (default runs/<suite>/<timestamp>/)")
     pb.add_argument("--overwrite", action="store_true", help="allow writing into a directory with results")
     pb.add_argument("--no-progress", action="store_true", help="no progress bars")
+    pd = sub.add_parser("data", help="list or generate the PDE data sets")
+    dsub = pd.add_subparsers(dest="data_command", required=True)
+    dsub.add_parser("list", help="the data recipes")
+    pg = dsub.add_parser("generate", help="generate a data set (into the cache, or into --out)")
+    pg.add_argument("name", help="a recipe name (see `scimlx data list`)")
+    pg.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    pg.add_argument("--resolution", type=int, default=None, help="grid resolution (default: the recipe's)")
+    pg.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    pg.add_argument("--preset", default=None, help="a parameter preset, e.g. 'paper'")
+    pg.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a recipe parameter")
+    pg.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    pg.add_argument("--chunk-size", type=int, default=None, help="samples per compiled call")
+    pg.add_argument("--out", default=None, help="write to this .npz/.mat/.h5 file instead of the cache")
+    pg.add_argument("--overwrite", action="store_true", help="replace an existing file (or cached set)")
+    pg.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -65,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list(args.what)
+        if args.command == "data":
+            return _data_list() if args.data_command == "list" else _data_generate(args)
         return _bench(args)
-    except (ValueError, TypeError, FileExistsError) as e:
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as e:
         print(f"scimlx: error: {e}", file=sys.stderr)
         return 2
 
