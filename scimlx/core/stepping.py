@@ -23,6 +23,7 @@ nonlinear function maps `u_hat -> N_hat`. Everything is a pure function or an Eq
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -67,7 +68,7 @@ def rfft_wavenumbers(
     """
     shape = tuple(check_int(f"shape[{i}]", n) for i, n in enumerate(shape))
     d = len(shape)
-    if isinstance(lengths, (int, float)):
+    if isinstance(lengths, numbers.Real):
         lengths = (float(lengths),) * d
     if len(lengths) != d:
         raise ValueError(f"`lengths` must have {d} entries, got {len(lengths)}")
@@ -95,6 +96,7 @@ def dealias_mask(shape: Sequence[int], fraction: float = 2 / 3) -> Bool[np.ndarr
     - `fraction`: the kept fraction of the largest resolved wavenumber (`2/3` for quadratic terms).
     """
     check_number("fraction", fraction, low=0, high=1, low_open=True)
+    shape = tuple(check_int(f"shape[{i}]", n) for i, n in enumerate(shape))
     d = len(shape)
     mask = np.ones([1] * d, dtype=bool)
     for i, n in enumerate(shape):
@@ -123,11 +125,13 @@ def etdrk_coefficients(
 ) -> dict[str, Array]:
     """The coefficients of the ETDRK scheme of `order` for the diagonal linear operator `linear`.
 
-    The functions `phi(z)` with removable singularities at `z = 0` are evaluated as the mean over
-    `n_circle` points `z + radius * exp(2 pi i (j - 1/2) / n_circle)` of a full circle around each
-    `z = linear * dt` (Kassam & Trefethen 2005, with the full circle so that complex, e.g. dispersive,
-    operators are handled). When `linear` is a concrete array the integral is evaluated in
-    complex128 on the host and cast to the working precision afterwards.
+    The functions `phi(z)` with removable singularities at `z = 0` are evaluated, where
+    `|z| < radius / 2` (`z = linear * dt`), as the mean over `n_circle` points
+    `z + radius * exp(2 pi i (j - 1/2) / n_circle)` of a full circle around `z` (Kassam & Trefethen 2005,
+    with the full circle so that complex, e.g. dispersive, operators are handled), and by their closed
+    forms elsewhere, where they are accurate and where the circle could pass through the pole at 0.
+    When `linear` is a concrete array everything is evaluated in complex128 on the host and cast to
+    the working precision afterwards.
 
     **Arguments:**
 
@@ -156,26 +160,29 @@ def etdrk_coefficients(
         lin = jnp.asarray(linear).astype(out_dtype)
         xp = jnp
     c = lin * dt
+    # Near z = 0 the closed forms cancel catastrophically: there, average over a circle of `radius` around z.
+    # Far from 0 the closed forms are accurate and the circle could pass through a pole (|z| = radius).
+    near = xp.abs(c) < 0.5 * radius
+    c_far = xp.where(near, 1.0, c)
     roots = radius * np.exp(2j * np.pi * (np.arange(1, n_circle + 1) - 0.5) / n_circle)
-    z = c[..., None] + roots
-    ez = xp.exp(z)
+    z = xp.where(near, c, 0.0)[..., None] + roots
 
-    def mean(v):
-        return xp.mean(v, axis=-1)
+    def phi(fn):
+        return dt * xp.where(near, xp.mean(fn(z), axis=-1), fn(c_far))
 
+    phi1 = lambda z: (xp.exp(z) - 1) / z
     coef = {"exp": xp.exp(c)}
     if order == 1:
-        coef["phi1"] = dt * mean((ez - 1) / z)
+        coef["phi1"] = phi(phi1)
     elif order == 2:
-        coef["phi1"] = dt * mean((ez - 1) / z)
-        coef["phi2"] = dt * mean((ez - 1 - z) / z**2)
+        coef["phi1"] = phi(phi1)
+        coef["phi2"] = phi(lambda z: (xp.exp(z) - 1 - z) / z**2)
     else:
-        ez2 = xp.exp(z / 2)
         coef["exp_half"] = xp.exp(c / 2)
-        coef["q"] = dt * mean((ez2 - 1) / z)
-        coef["f1"] = dt * mean((-4 - z + ez * (4 - 3 * z + z**2)) / z**3)
-        coef["f2"] = dt * mean((2 + z + ez * (z - 2)) / z**3)
-        coef["f3"] = dt * mean((-4 - 3 * z - z**2 + ez * (4 - z)) / z**3)
+        coef["q"] = phi(lambda z: (xp.exp(z / 2) - 1) / z)
+        coef["f1"] = phi(lambda z: (-4 - z + xp.exp(z) * (4 - 3 * z + z**2)) / z**3)
+        coef["f2"] = phi(lambda z: (2 + z + xp.exp(z) * (z - 2)) / z**3)
+        coef["f3"] = phi(lambda z: (-4 - 3 * z - z**2 + xp.exp(z) * (4 - z)) / z**3)
     return {k: jnp.asarray(v).astype(out_dtype) for k, v in coef.items()}
 
 
@@ -218,13 +225,14 @@ class ETDRK(eqx.Module):
 
     def __call__(self, u_hat: Complex[Array, "..."]) -> Complex[Array, "..."]:
         """Advance `u_hat` by one step `dt`."""
-        c = self.coefficients
+        dtype = u_hat.dtype
+        c = {k: v.astype(dtype) for k, v in self.coefficients.items()}
         n0 = self.nonlinear(u_hat)
         if self.order == 1:
-            return c["exp"] * u_hat + c["phi1"] * n0
+            return (c["exp"] * u_hat + c["phi1"] * n0).astype(dtype)
         if self.order == 2:
             a = c["exp"] * u_hat + c["phi1"] * n0
-            return a + c["phi2"] * (self.nonlinear(a) - n0)
+            return (a + c["phi2"] * (self.nonlinear(a) - n0)).astype(dtype)
         e2, q = c["exp_half"], c["q"]
         a = e2 * u_hat + q * n0
         na = self.nonlinear(a)
@@ -232,7 +240,8 @@ class ETDRK(eqx.Module):
         nb = self.nonlinear(b)
         cc = e2 * a + q * (2 * nb - n0)
         nc = self.nonlinear(cc)
-        return c["exp"] * u_hat + c["f1"] * n0 + 2 * c["f2"] * (na + nb) + c["f3"] * nc
+        out = c["exp"] * u_hat + c["f1"] * n0 + 2 * c["f2"] * (na + nb) + c["f3"] * nc
+        return out.astype(dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -269,11 +278,12 @@ class CNEuler(eqx.Module):
 
     def __call__(self, u_hat: Complex[Array, "..."]) -> Complex[Array, "..."]:
         """Advance `u_hat` by one step `dt`."""
-        return (self.plus * u_hat + self.dt * self.nonlinear(u_hat)) * self.inv_minus
+        out = (self.plus * u_hat + self.dt * self.nonlinear(u_hat)) * self.inv_minus
+        return out.astype(u_hat.dtype)
 
 
 class CNAB2(eqx.Module):
-    """Crank-Nicolson for `L`, second-order Adams-Bashforth for `N` (two-level, second order).
+    """Crank-Nicolson for `L`, second-order Adams-Bashforth for `N` (two-step, second order).
 
     `u_hat^{n+1} = [(1 + dt L / 2) u_hat^n + 3 dt / 2 N^n - dt / 2 N^{n-1}] / (1 - dt L / 2)`.
     Called as `step(u_hat_prev, u_hat)`; [`scimlx.core.stepping.CNAB2.start`][] takes the first step
@@ -307,11 +317,13 @@ class CNAB2(eqx.Module):
         """The state at `t + dt` from the states at `t - dt` and `t`."""
         n_prev = self.nonlinear(u_hat_prev)
         n = self.nonlinear(u_hat)
-        return (self.plus * u_hat + self.dt * (1.5 * n - 0.5 * n_prev)) * self.inv_minus
+        out = (self.plus * u_hat + self.dt * (1.5 * n - 0.5 * n_prev)) * self.inv_minus
+        return out.astype(u_hat.dtype)
 
     def start(self, u_hat: Complex[Array, "..."]) -> Complex[Array, "..."]:
         """A first step from a single state (Crank-Nicolson / forward Euler)."""
-        return (self.plus * u_hat + self.dt * self.nonlinear(u_hat)) * self.inv_minus
+        out = (self.plus * u_hat + self.dt * self.nonlinear(u_hat)) * self.inv_minus
+        return out.astype(u_hat.dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------
