@@ -128,7 +128,8 @@ def _data_generate(args: argparse.Namespace) -> int:
             regenerate=args.overwrite,
             **params,
         )
-        path, arrays, seconds = ds.metadata["path"], ds.arrays_train, ds.metadata.get("seconds")
+        path, arrays = ds.metadata["path"], ds.arrays_train
+        seconds = None if ds.metadata["from_cache"] else ds.metadata.get("seconds")
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items())
     rate = f" in {seconds:.1f} s ({args.n / seconds:.2f} samples/s)" if seconds else " (read from the cache)"
     print(f"{args.name}: {args.n} samples{rate}: {shapes}")

@@ -42,7 +42,8 @@ class PDEDataset:
     - `grid`: the grid of the spatial axes.
     - `params`: the recipe parameters (PDE coefficients, resolution, scheme, ...).
     - `arrays_train`, `arrays_test`: every stored array (e.g. per-sample PDE parameters, full trajectories).
-    - `metadata`: seed, dtype, versions, checksum, cache path, generation time.
+    - `metadata`: seed, dtype, versions, checksum, cache path (`path`), whether it was read from the
+        cache (`from_cache`), generation time.
     """
 
     name: str
@@ -250,11 +251,13 @@ def load(
 
     path = None
     arrays = sidecar = None
+    from_cache = False
     if cache:
         root = pathlib.Path(data_dir).expanduser() if data_dir is not None else cache_dir()
         path = root / f"{recipe.name}-{digest[:16]}.npz"
         if path.exists() and not regenerate:
             arrays, sidecar = _read_cached(path, spec)
+            from_cache = True
     if arrays is None:
         t0 = time.perf_counter()
         key = jax.random.key(seed)
@@ -273,10 +276,12 @@ def load(
             sidecar = _write_cached(path, spec, arrays, extra)
         else:
             sidecar = {**spec, **extra}
-    return _assemble(recipe, resolved, arrays, sidecar, path)
+    return _assemble(recipe, resolved, arrays, sidecar, path, from_cache)
 
 
-def _assemble(recipe: Recipe, params: dict, arrays: dict, sidecar: dict, path) -> PDEDataset:
+def _assemble(
+    recipe: Recipe, params: dict, arrays: dict, sidecar: dict, path, from_cache: bool
+) -> PDEDataset:
     train = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("train/")}
     test = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("test/")}
     x_train, y_train = recipe.pairs(train, params)
@@ -284,6 +289,7 @@ def _assemble(recipe: Recipe, params: dict, arrays: dict, sidecar: dict, path) -
     metadata = dict(sidecar)
     metadata.pop("params", None)
     metadata["path"] = str(path) if path is not None else None
+    metadata["from_cache"] = from_cache
     return PDEDataset(
         name=recipe.name,
         x_train=x_train,

@@ -1,0 +1,53 @@
+"""`scimlx data list` and `scimlx data generate`."""
+
+import json
+
+import numpy as np
+
+from scimlx.bench._cli import main
+from scimlx.datasets import read_array_file, recipe_names
+
+TINY = ["--resolution", "32", "--param", "t_final=0.05", "--param", "dt_save=0.01", "--no-progress"]
+
+
+def test_data_list_shows_every_recipe(capsys):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in recipe_names():
+        assert f"| {name} |" in out
+    assert len(recipe_names()) == 7
+
+
+def test_data_generate_to_file_and_cache(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "adv.npz"
+    argv = ["data", "generate", "advection_1d", "--n", "3", "--seed", "4", "--out", str(out), *TINY]
+    assert main(argv + ["--param", "beta=(0.5, -1.0)"]) == 0
+    printed = capsys.readouterr().out
+    assert "advection_1d: 3 samples in" in printed and "samples/s" in printed
+    arrays = read_array_file(out)
+    assert arrays["u"].shape == (3, 6, 32)
+    np.testing.assert_array_equal(arrays["beta"], [0.5, -1.0, 0.5])
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["generator"] == "advection_1d" and side["seed"] == 4 and side["params"]["resolution"] == 32
+    # never overwritten without being asked
+    assert main(argv) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(argv + ["--overwrite"]) == 0
+    # into the cache
+    monkeypatch.setenv("SCIMLX_DATA", str(tmp_path / "cache"))
+    assert main(["data", "generate", "advection_1d", "--n", "2", *TINY]) == 0
+    assert str(tmp_path / "cache") in capsys.readouterr().out
+    assert main(["data", "generate", "advection_1d", "--n", "2", *TINY]) == 0
+    assert "read from the cache" in capsys.readouterr().out
+
+
+def test_data_generate_bad_input_is_a_clear_error(tmp_path, capsys):
+    assert main(["data", "generate", "nosuch", "--n", "2"]) == 2
+    assert "unknown data set 'nosuch'" in capsys.readouterr().err
+    assert main(["data", "generate", "advection_1d", "--n", "2", *TINY, "--param", "beta=0"]) == 2
+    assert "beta" in capsys.readouterr().err
+    assert main(["data", "generate", "advection_1d", "--n", "2", "--param", "nonsense"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
+    assert main(["data", "generate", "advection_1d", "--n", "2", "--out", str(tmp_path / "a.csv")]) == 2
+    assert "must end in" in capsys.readouterr().err
+    assert main(["data", "generate", "advection_1d", "--n", "0", *TINY]) == 2
