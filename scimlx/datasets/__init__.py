@@ -1,6 +1,24 @@
 """The suite's PDE data: generators built on the core's solvers, `load` with an on-disk cache, and readers and
 writers for the public formats (FNO `.mat`, PDEBench HDF5, `.npz`)."""
 
+from ._burgers import (
+    burgers_1d_solve as burgers_1d_solve,
+)
+from ._burgers import (
+    burgers_grf as burgers_grf,
+)
+from ._burgers import (
+    grf1_eigenvalues as grf1_eigenvalues,
+)
+from ._darcy import (
+    darcy_coefficient as darcy_coefficient,
+)
+from ._darcy import (
+    darcy_operator as darcy_operator,
+)
+from ._darcy import (
+    darcy_solve as darcy_solve,
+)
 from ._dataset import (
     CorruptedDataError as CorruptedDataError,
 )
@@ -15,6 +33,27 @@ from ._dataset import (
 )
 from ._dataset import (
     save_arrays as save_arrays,
+)
+from ._finite_volume import (
+    CAPE_ADVECTION_BETAS as CAPE_ADVECTION_BETAS,
+)
+from ._finite_volume import (
+    CAPE_BURGERS_NUS as CAPE_BURGERS_NUS,
+)
+from ._finite_volume import (
+    PDEBENCH_ADVECTION_BETAS as PDEBENCH_ADVECTION_BETAS,
+)
+from ._finite_volume import (
+    PDEBENCH_BURGERS_NUS as PDEBENCH_BURGERS_NUS,
+)
+from ._finite_volume import (
+    advection_fv_solve as advection_fv_solve,
+)
+from ._finite_volume import (
+    burgers_fv_solve as burgers_fv_solve,
+)
+from ._finite_volume import (
+    muscl_faces as muscl_faces,
 )
 from ._formats import (
     read_array_file as read_array_file,
@@ -36,6 +75,63 @@ from ._formats import (
 )
 from ._formats import (
     write_pdebench as write_pdebench,
+)
+from ._kuramoto_sivashinsky import (
+    MEDIDA_CASES as MEDIDA_CASES,
+)
+from ._kuramoto_sivashinsky import (
+    KSModel as KSModel,
+)
+from ._kuramoto_sivashinsky import (
+    kassam_trefethen_initial_condition as kassam_trefethen_initial_condition,
+)
+from ._kuramoto_sivashinsky import (
+    ks_linear_operator as ks_linear_operator,
+)
+from ._kuramoto_sivashinsky import (
+    ks_nonlinear as ks_nonlinear,
+)
+from ._kuramoto_sivashinsky import (
+    ks_solve as ks_solve,
+)
+from ._kuramoto_sivashinsky import (
+    medida_initial_condition as medida_initial_condition,
+)
+from ._navier_stokes import (
+    fno_forcing as fno_forcing,
+)
+from ._navier_stokes import (
+    navier_stokes_2d_solve as navier_stokes_2d_solve,
+)
+from ._navier_stokes import (
+    ns_vorticity_rhs as ns_vorticity_rhs,
+)
+from ._navier_stokes import (
+    velocity_from_vorticity as velocity_from_vorticity,
+)
+from ._pdebench_ic import (
+    pdebench_initial_condition as pdebench_initial_condition,
+)
+from ._poisson_systems import (
+    EMPTY as EMPTY,
+)
+from ._poisson_systems import (
+    FLUID as FLUID,
+)
+from ._poisson_systems import (
+    SOLID as SOLID,
+)
+from ._poisson_systems import (
+    PoissonSystem as PoissonSystem,
+)
+from ._poisson_systems import (
+    make_geometry as make_geometry,
+)
+from ._poisson_systems import (
+    poisson_system as poisson_system,
+)
+from ._poisson_systems import (
+    random_rhs as random_rhs,
 )
 from ._random_fields import (
     grf_neumann as grf_neumann,
