@@ -241,3 +241,18 @@ def test_save_arrays(tmp_path, arrays):
         np.testing.assert_array_equal(sd.read_array_file(q)["sol"], arrays["sol"])
     with pytest.raises(ValueError, match="must end in"):
         sd.save_arrays(tmp_path / "g.csv", arrays)
+
+
+def test_readme_data_example_runs(monkeypatch, tmp_path):
+    import pathlib
+
+    monkeypatch.setenv("SCIMLX_DATA", str(tmp_path))
+    text = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    block = text.split("```python\n")[2].split("```", 1)[0]
+    assert "load(" in block
+    namespace: dict = {}
+    exec(compile(block.replace("print(", "(lambda *a: None)("), "README.md", "exec"), namespace)
+    ds = namespace["ds"]
+    assert ds.x_train.shape == (64, 1, 33, 33) and ds.y_test.shape == (16, 1, 33, 33)
+    assert repr(ds).startswith("PDEDataset('darcy', x_train=(64, 1, 33, 33), y_train=(64, 1, 33, 33)")
+    assert len(list(tmp_path.glob("darcy-*.npz"))) == 1
