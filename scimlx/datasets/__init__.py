@@ -76,6 +76,9 @@ from ._formats import (
 from ._formats import (
     write_pdebench as write_pdebench,
 )
+from ._from_files import (
+    load_file as load_file,
+)
 from ._kuramoto_sivashinsky import (
     MEDIDA_CASES as MEDIDA_CASES,
 )
