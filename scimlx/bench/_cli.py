@@ -94,6 +94,10 @@ def _data_generate(args: argparse.Namespace) -> int:
             raise ValueError(f"`--out` must end in .npz, .mat, .h5 or .hdf5, got {out.name!r}")
         if out.exists() and not args.overwrite:
             raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+        if args.n_test:
+            raise ValueError(
+                "`--n-test` applies to the cache; with `--out`, generate the test set separately"
+            )
         g = generate(
             args.name,
             args.n,
@@ -119,7 +123,7 @@ def _data_generate(args: argparse.Namespace) -> int:
         ds = load(
             args.name,
             n_train=args.n,
-            n_test=0,
+            n_test=args.n_test,
             seed=args.seed,
             preset=args.preset,
             dtype=args.dtype,
@@ -129,6 +133,7 @@ def _data_generate(args: argparse.Namespace) -> int:
             **params,
         )
         path, arrays = ds.metadata["path"], ds.arrays_train
+        args.n += args.n_test
         seconds = None if ds.metadata["from_cache"] else ds.metadata.get("seconds")
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items())
     rate = f" in {seconds:.1f} s ({args.n / seconds:.2f} samples/s)" if seconds else " (read from the cache)"
@@ -159,7 +164,13 @@ def _parser() -> argparse.ArgumentParser:
     dsub.add_parser("list", help="the data recipes")
     pg = dsub.add_parser("generate", help="generate a data set (into the cache, or into --out)")
     pg.add_argument("name", help="a recipe name (see `scimlx data list`)")
-    pg.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    pg.add_argument("--n", type=int, default=64, help="number of (training) samples (default 64)")
+    pg.add_argument(
+        "--n-test",
+        type=int,
+        default=0,
+        help="test samples, drawn from a separate stream (cache only; default 0)",
+    )
     pg.add_argument("--resolution", type=int, default=None, help="grid resolution (default: the recipe's)")
     pg.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     pg.add_argument("--preset", default=None, help="a parameter preset, e.g. 'paper'")

@@ -58,3 +58,20 @@ def check_key(key: Any) -> PRNGKeyArray:
         except (TypeError, ValueError) as e:
             raise ValueError(f"`key` is not a valid raw PRNG key: {e}") from e
     raise TypeError(f"`key` must be a JAX PRNG key (e.g. `jax.random.key(0)`), got {type(key).__name__}")
+
+
+def check_dtype(name: str, dtype: Any) -> np.dtype:
+    """A real floating dtype that JAX can honour: float64 needs JAX's 64-bit mode (otherwise JAX would
+    silently compute in float32)."""
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"`{name}` must be a floating dtype such as 'float32', got {dtype!r}") from e
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"`{name}` must be a floating dtype such as 'float32', got {dt}")
+    if dt.itemsize > 4 and not jax.config.jax_enable_x64:
+        raise ValueError(
+            f"`{name}` is {dt} but JAX's 64-bit mode is off (it would compute in float32); enable it with "
+            "`jax.config.update('jax_enable_x64', True)` or the `jax.enable_x64` context"
+        )
+    return dt

@@ -34,11 +34,17 @@ from ._dataset import (
 from ._dataset import (
     save_arrays as save_arrays,
 )
+from ._dataset import (
+    verify_file as verify_file,
+)
 from ._finite_volume import (
     CAPE_ADVECTION_BETAS as CAPE_ADVECTION_BETAS,
 )
 from ._finite_volume import (
     CAPE_BURGERS_NUS as CAPE_BURGERS_NUS,
+)
+from ._finite_volume import (
+    LIMITERS as LIMITERS,
 )
 from ._finite_volume import (
     PDEBENCH_ADVECTION_BETAS as PDEBENCH_ADVECTION_BETAS,
@@ -99,6 +105,9 @@ from ._kuramoto_sivashinsky import (
 )
 from ._kuramoto_sivashinsky import (
     medida_initial_condition as medida_initial_condition,
+)
+from ._kuramoto_sivashinsky import (
+    spectral_derivative as spectral_derivative,
 )
 from ._navier_stokes import (
     fno_forcing as fno_forcing,

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key, check_number
+from scimlx.core._validate import check_dtype, check_int, check_key, check_number
 from scimlx.core.geometry import Grid
 from scimlx.core.stepping import ETDRK, dealias_mask, rfft_wavenumbers, rollout
 
@@ -61,7 +61,7 @@ def grf1_eigenvalues(
     """
     n_modes = check_int("n_modes", n_modes)
     gamma = check_number("gamma", gamma, low=0, low_open=True)
-    tau = check_number("tau", tau, low=0)
+    tau = check_number("tau", tau, low=0, low_open=True)
     sigma = check_number("sigma", sigma, low=0)
     k = np.arange(1, n_modes + 1)
     return np.sqrt(2.0) * sigma * ((2 * np.pi * k) ** 2 + tau**2) ** (-gamma / 2)
@@ -80,7 +80,7 @@ def burgers_grf(
     """A periodic Gaussian random field on `x_i = i / s` with FNO's `GRF1` spectrum (zero mean).
 
     `u = sum_{k=1..n_modes} lam_k (xi_k cos 2 pi k x + eta_k sin 2 pi k x)`, `lam_k` from
-    [`scimlx.datasets._burgers.grf1_eigenvalues`][], `xi_k, eta_k` independent standard normals. With
+    [`scimlx.datasets.grf1_eigenvalues`][], `xi_k, eta_k` independent standard normals. With
     `n_modes = s / 2` the last term is the Nyquist mode, whose sine vanishes on the grid.
 
     **Arguments:**
@@ -93,6 +93,7 @@ def burgers_grf(
     - `dtype`: the output dtype.
     """
     s = check_int("s", s, low=2)
+    dtype = check_dtype("dtype", dtype)
     n_modes = s // 2 if n_modes is None else check_int("n_modes", n_modes)
     if n_modes > s // 2:
         raise ValueError(
@@ -190,7 +191,7 @@ def _validate(params: dict) -> dict:
     p["n_records"] = check_int("n_records", p["n_records"], low=0)
     _steps(p["t_final"] / max(p["n_records"], 1), p["dt"], "`t_final / n_records`")
     p["gamma"] = check_number("gamma", p["gamma"], low=0, low_open=True)
-    p["tau"] = check_number("tau", p["tau"], low=0)
+    p["tau"] = check_number("tau", p["tau"], low=0, low_open=True)
     p["sigma"] = check_number("sigma", p["sigma"], low=0)
     if not isinstance(p["dealias"], bool):
         raise TypeError(f"`dealias` must be a bool, got {p['dealias']!r}")

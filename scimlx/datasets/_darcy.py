@@ -17,8 +17,9 @@ The equation is `-div(a grad u) = f` on the unit square with `u = 0` on the boun
 - **Subsampling.** With `subsample = r` the sample is drawn and solved on the fine grid of
   `(s - 1) r + 1` nodes per side and every `r`-th node is kept (FNO / LSM: 421 -> 85 with `r = 5`).
 
-The recipe `"darcy"` stores `coeff` and `sol` (both `(s, s)` node arrays) and `iterations` (the PCG
-iteration count of each sample); its pairs are `x = coeff[:, None]`, `y = sol[:, None]`. The CPU default is
+The recipe `"darcy"` stores `coeff` and `sol` (both `(s, s)` node arrays), `iterations` (the PCG
+iteration count of each sample) and `converged` (a warning is raised when a sample missed its
+tolerance); its pairs are `x = coeff[:, None]`, `y = sol[:, None]`. The CPU default is
 `resolution = 64` computed directly; the `"paper"` preset is 85 nodes subsampled from 421.
 """
 
@@ -205,7 +206,7 @@ def darcy_coefficient(
     a_pos = check_number("a_pos", a_pos, low=0, low_open=True)
     a_neg = check_number("a_neg", a_neg, low=0, low_open=True)
     alpha = check_number("alpha", alpha, low=0, low_open=True)
-    tau = check_number("tau", tau, low=0)
+    tau = check_number("tau", tau, low=0, low_open=True)
     return _coefficient(resolution, key, alpha, tau, a_pos, a_neg, jnp.dtype(dtype))
 
 
@@ -248,7 +249,7 @@ def _validate(params: dict) -> dict:
     p["resolution"] = check_int("resolution", p["resolution"], low=3)
     p["subsample"] = check_int("subsample", p["subsample"], low=1)
     p["alpha"] = check_number("alpha", p["alpha"], low=0, low_open=True)
-    p["tau"] = check_number("tau", p["tau"], low=0)
+    p["tau"] = check_number("tau", p["tau"], low=0, low_open=True)
     p["a_pos"] = check_number("a_pos", p["a_pos"], low=0, low_open=True)
     p["a_neg"] = check_number("a_neg", p["a_neg"], low=0, low_open=True)
     p["forcing"] = check_number("forcing", p["forcing"])
@@ -272,7 +273,12 @@ def _build(params: dict, dtype):
         del index
         a = _coefficient(s_f, key, params["alpha"], params["tau"], params["a_pos"], params["a_neg"], dtype)
         u, result = _solve(a, jnp.full((s_f - 2, s_f - 2), forcing, dtype), tol, maxiter)
-        return {"coeff": a[::r, ::r], "sol": u[::r, ::r], "iterations": result.iterations}
+        return {
+            "coeff": a[::r, ::r],
+            "sol": u[::r, ::r],
+            "iterations": result.iterations,
+            "converged": result.converged,
+        }
 
     return sample
 

@@ -8,8 +8,10 @@ import io
 import json
 import os
 import pathlib
+import shutil
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +22,15 @@ from scimlx.core._io import atomic_write
 from scimlx.core._validate import check_int
 from scimlx.core.geometry import Grid
 
-from ._recipe import Recipe, _dtype_name, _generate_parts, get_recipe
+from ._recipe import (
+    Recipe,
+    _dtype_name,
+    _generate_parts,
+    check_sample_count,
+    check_seed,
+    get_recipe,
+    seed_key,
+)
 
 __all__ = ["CorruptedDataError", "PDEDataset", "cache_dir", "load"]
 
@@ -109,7 +119,7 @@ def _spec(recipe: Recipe, params: dict, seed: int, n_train: int, n_test: int, dt
         "generator": recipe.name,
         "recipe_version": recipe.version,
         "format": _FORMAT,
-        "params": _jsonable(params),
+        "params": _jsonable({k: v for k, v in params.items() if k != "chunk_size"}),
         "seed": seed,
         "n_train": n_train,
         "n_test": n_test,
@@ -135,7 +145,13 @@ def _sha256_file(path: pathlib.Path) -> str:
     return h.hexdigest()
 
 
-def _write_cached(path: pathlib.Path, spec: dict, arrays: dict[str, np.ndarray], extra: dict) -> dict:
+def _write_cached(
+    path: pathlib.Path,
+    spec: dict,
+    arrays: dict[str, np.ndarray],
+    extra: dict,
+    side: pathlib.Path | None = None,
+) -> dict:
     """Write the `.npz` and then its `.json` sidecar, both atomically; returns the sidecar."""
     import scimlx
 
@@ -143,6 +159,8 @@ def _write_cached(path: pathlib.Path, spec: dict, arrays: dict[str, np.ndarray],
     sidecar = {
         **spec,
         "scimlx_version": scimlx.__version__,
+        "jax_version": jax.__version__,
+        "prng_impl": str(jax.config.jax_default_prng_impl),
         "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype.name} for k, v in arrays.items()},
         "sha256": hashlib.sha256(payload).hexdigest(),
         "bytes": len(payload),
@@ -150,7 +168,7 @@ def _write_cached(path: pathlib.Path, spec: dict, arrays: dict[str, np.ndarray],
         **extra,
     }
     atomic_write(path, payload)
-    atomic_write(path.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
+    atomic_write(side or path.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
     return sidecar
 
 
@@ -214,20 +232,23 @@ def load(
 
     Training sample `i` is drawn with `fold_in(fold_in(key(seed), 0), i)` and test sample `i` with
     `fold_in(fold_in(key(seed), 1), i)`: a larger `n_train` extends the training set without changing
-    its first samples, and the test set does not depend on `n_train`.
+    its first samples (up to round-off), the test set does not depend on `n_train`, and
+    `generate(name, n, seed=seed)` gives the same training samples.
 
     The arrays are cached in `data_dir` (default [`scimlx.datasets.cache_dir`][], i.e. `$SCIMLX_DATA`
     or the user cache directory) as `<name>-<digest>.npz` with a JSON sidecar holding the generator
     name and parameters, the scimlx version, the seed, the array shapes and a SHA-256 checksum. A
     different spec is a different file; a file that fails its checksum raises
-    [`scimlx.datasets.CorruptedDataError`][] instead of being loaded; writes are atomic.
+    [`scimlx.datasets.CorruptedDataError`][] instead of being loaded; writes are atomic. While a set is
+    generated, finished chunks are kept in `<name>-<digest>.partial/`, so an interrupted run resumes
+    from its last chunk.
 
     **Arguments:**
 
     - `name`: a recipe name (`scimlx data list`), e.g. `"darcy"`, `"navier_stokes_2d"`.
     - `n_train`, `n_test`: the numbers of training and test samples (`n_test` may be 0).
     - `resolution`: the grid resolution (default: the recipe's; see its `resolution_note`).
-    - `seed`: the seed of the whole set.
+    - `seed`: the seed of the whole set, in `[0, 2^32)`.
     - `preset`: a parameter preset of the recipe (`"paper"` for the paper-scale recipe).
     - `dtype`: `"float32"` or `"float64"`.
     - `cache`: read and write the on-disk cache.
@@ -240,11 +261,12 @@ def load(
     recipe = get_recipe(name)
     n_train = check_int("n_train", n_train)
     n_test = check_int("n_test", n_test, low=0)
-    seed = check_int("seed", seed, low=0)
+    seed = check_seed(seed)
     dtype = _dtype_name(dtype)
     if resolution is not None:
         params["resolution"] = check_int("resolution", resolution)
     resolved = recipe.resolve(preset, **params)
+    check_sample_count(recipe, resolved, n_train + n_test, "n_train + n_test")
     chunk_size = check_int("chunk_size", chunk_size, optional=True)
     spec = _spec(recipe, resolved, seed, n_train, n_test, dtype)
     digest = _spec_digest(spec)
@@ -256,24 +278,31 @@ def load(
         root = pathlib.Path(data_dir).expanduser() if data_dir is not None else cache_dir()
         path = root / f"{recipe.name}-{digest[:16]}.npz"
         if path.exists() and not regenerate:
-            arrays, sidecar = _read_cached(path, spec)
-            from_cache = True
+            if path.with_suffix(".json").exists():
+                arrays, sidecar = _read_cached(path, spec)
+                from_cache = True
+            else:  # the sidecar is written last: its absence marks an interrupted write
+                warnings.warn(
+                    f"{path} has no sidecar (an interrupted write); generating it again", stacklevel=2
+                )
     if arrays is None:
         t0 = time.perf_counter()
-        key = jax.random.key(seed)
+        partial = path.with_suffix(".partial") if path is not None else None
         train, test = _generate_parts(
             recipe,
             resolved,
             dtype,
-            [(jax.random.fold_in(key, 0), n_train), (jax.random.fold_in(key, 1), n_test)],
+            [(seed_key(seed, 0), n_train), (seed_key(seed, 1), n_test)],
             chunk_size,
             progress,
+            resume_dir=partial,
         )
         seconds = time.perf_counter() - t0
         arrays = {f"train/{k}": v for k, v in train.items()} | {f"test/{k}": v for k, v in test.items()}
         extra = {"seconds": seconds, "samples_per_second": (n_train + n_test) / seconds}
         if path is not None:
             sidecar = _write_cached(path, spec, arrays, extra)
+            shutil.rmtree(partial, ignore_errors=True)
         else:
             sidecar = {**spec, **extra}
     return _assemble(recipe, resolved, arrays, sidecar, path, from_cache)
@@ -311,9 +340,13 @@ def save_arrays(
     metadata: Mapping[str, Any] | None = None,
     overwrite: bool = False,
 ) -> pathlib.Path:
-    """Write arrays by the file's extension: `.npz` (with a JSON sidecar holding `metadata` and a SHA-256
-    checksum), `.mat` (MATLAB v5, or v7.3 above 2 GiB) or `.h5`/`.hdf5` (one dataset per array, `metadata`
-    as JSON in the `scimlx` attribute). Refuses to replace an existing file unless `overwrite=True`."""
+    """Write arrays by the file's extension, with a JSON sidecar `<file>.json` (metadata, shapes, SHA-256).
+
+    `.npz`; `.mat` (MATLAB v5, or v7.3 above 2 GiB); `.h5`/`.hdf5` (one dataset per array, `metadata` also as
+    JSON in the `scimlx` attribute). Array names containing `/` are written with `_`. Refuses to replace an
+    existing file or sidecar unless `overwrite=True`. [`scimlx.datasets.verify_file`][] checks a file against
+    its sidecar.
+    """
     from ._formats import write_mat
 
     if not isinstance(path, (str, os.PathLike)):
@@ -322,18 +355,18 @@ def save_arrays(
     suffix = path.suffix.lower()
     if suffix not in (".npz", ".mat", ".h5", ".hdf5"):
         raise ValueError(f"`path` must end in .npz, .mat, .h5 or .hdf5, got {path.name!r}")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass `overwrite=True` (or --overwrite) to replace it")
+    side = _sidecar_of(path)
+    for target in (path, side):
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target} exists; pass `overwrite=True` (or --overwrite) to replace it")
     meta = _jsonable(dict(metadata or {}))
     flat = {k.replace("/", "_"): np.asarray(v) for k, v in arrays.items()}
     if suffix == ".npz":
-        side = path.with_suffix(".json")
-        if side.exists() and not overwrite:
-            raise FileExistsError(f"{side} exists; pass `overwrite=True` (or --overwrite) to replace it")
-        _write_cached(path, meta, flat, {})
-    elif suffix == ".mat":
+        _write_cached(path, meta, flat, {}, side)
+        return path
+    if suffix == ".mat":
         big = sum(v.nbytes for v in flat.values()) > 2**31 - 1
-        write_mat(path, flat, version="7.3" if big else "5", overwrite=overwrite)
+        write_mat(path, flat, version="7.3" if big else "5", overwrite=True)
     else:
         import h5py
 
@@ -343,4 +376,41 @@ def save_arrays(
             for k, v in flat.items():
                 f.create_dataset(k, data=v)
             f.attrs["scimlx"] = json.dumps(meta)
+    sidecar = {
+        **meta,
+        "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype.name} for k, v in flat.items()},
+        "sha256": _sha256_file(path),
+        "bytes": path.stat().st_size,
+    }
+    atomic_write(side, json.dumps(sidecar, indent=2).encode())
     return path
+
+
+def verify_file(path: str | os.PathLike) -> dict:
+    """Check a file written by [`scimlx.datasets.save_arrays`][] (or the cache) against its JSON sidecar.
+
+    **Returns:** the sidecar. **Raises:** [`scimlx.datasets.CorruptedDataError`][] when the size or the
+    SHA-256 checksum differs, or the sidecar is missing or unreadable.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`path` must be a str or os.PathLike, got {type(path).__name__}")
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"`path` does not exist: {path}")
+    side = _sidecar_of(path)
+    if not side.exists():
+        raise CorruptedDataError(f"{path} has no sidecar {side.name}")
+    try:
+        sidecar = json.loads(side.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptedDataError(f"the sidecar {side} is not valid JSON ({e})") from e
+    if path.stat().st_size != sidecar.get("bytes"):
+        raise CorruptedDataError(f"{path} does not have the size its sidecar records: truncated or damaged")
+    if _sha256_file(path) != sidecar.get("sha256"):
+        raise CorruptedDataError(f"{path} does not match the SHA-256 checksum in its sidecar: damaged")
+    return sidecar
+
+
+def _sidecar_of(path: pathlib.Path) -> pathlib.Path:
+    """`data.npz` -> `data.npz.json` (so `data.npz` and `data.mat` side by side keep separate sidecars)."""
+    return path.with_name(path.name + ".json")

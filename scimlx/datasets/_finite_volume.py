@@ -30,7 +30,8 @@ The recipes `advection_1d` and `burgers_1d_pdebench` store per sample `u` of sha
 is the initial condition; `n_frames = t_final / dt_save + 1`, 201 for PDEBench) and the PDE parameter
 (`beta` or `nu`, shape `()`); a tuple of parameters is cycled over the samples (sample `i` uses
 `value[i % len(value)]`), which is what the parameter-conditioned CAPE models train on. `pairs` makes
-`x = u[:, :t_in]` and `y = u[:, t_in:]` with the time frames as channels.
+`x = u[:, :t_in]` and `y = u[:, t_in:t_in + t_out]` (`t_out = None`: every remaining frame) with the time
+frames as channels.
 
 **Cost.** The number of steps is `t_final / dt`: `~ 2 nx |beta| / 0.4` for advection, and for Burgers
 `~ 2 max(4 nx max|u|, 8 nx^2 nu / pi)`, i.e. quadratic in `nx` and linear in `nu` once diffusion limits the
@@ -385,6 +386,11 @@ def _make_recipe(equation: str) -> Recipe:
         p["t_in"] = check_int("t_in", p["t_in"])
         if p["t_in"] >= n_frames:
             raise ValueError(f"`t_in` must be below the number of frames {n_frames}, got {p['t_in']}")
+        p["t_out"] = check_int("t_out", p["t_out"], optional=True)
+        if p["t_out"] is not None and p["t_in"] + p["t_out"] > n_frames:
+            raise ValueError(
+                f"`t_in + t_out` ({p['t_in']} + {p['t_out']}) must not exceed the {n_frames} frames"
+            )
         if not isinstance(p["exact_period"], bool):
             raise TypeError(f"`exact_period` must be a bool, got {p['exact_period']!r}")
         p["chunk_size"] = check_int("chunk_size", p["chunk_size"])
@@ -416,8 +422,8 @@ def _make_recipe(equation: str) -> Recipe:
 
     def pairs(arrays: Mapping[str, np.ndarray], params: dict) -> tuple[np.ndarray, np.ndarray]:
         u = arrays["u"]
-        t_in = params["t_in"]
-        return u[:, :t_in], u[:, t_in:]
+        t_in, t_out = params["t_in"], params.get("t_out")
+        return u[:, :t_in], u[:, t_in:] if t_out is None else u[:, t_in : t_in + t_out]
 
     def grid(params: dict) -> Grid:
         nx = params["resolution"]
@@ -433,6 +439,7 @@ def _make_recipe(equation: str) -> Recipe:
         "cfl": default_cfl,
         "limiter": "mc",
         "t_in": 1,
+        "t_out": None,
         "k_tot": 4,
         "exact_period": False,
         "chunk_size": 16,

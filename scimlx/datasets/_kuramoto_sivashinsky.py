@@ -23,8 +23,8 @@ This module provides
 - `RECIPE`, the registered data recipe `"kuramoto_sivashinsky"`.
 
 **The data recipe.** Each sample is one trajectory `"u"` of shape `(n_records, resolution)`: the
-state after a warm-up of `warmup_time` (the first record), then every `record_every` steps of size
-`dt`, i.e. at times `warmup_time + j * record_every * dt`, `j = 0 .. n_records - 1`.
+state after a warm-up of `warmup_time` (the first record), then every `record_every` time units (a whole
+number of steps `dt`), i.e. at times `warmup_time + j * record_every`, `j = 0 .. n_records - 1`.
 
 - CPU default (random initial conditions, an operator-learning benchmark in the spirit of
     APEBench's KS scenarios): `L = 64`, `N = 128` (`dx = 0.5`), `dt = 0.25`, ETDRK4, no dealiasing,
@@ -35,7 +35,7 @@ state after a warm-up of `warmup_time` (the first record), then every `record_ev
 - Preset `"medida"` (also `"paper"`): MEDIDA's truth, `L = 100`, `N = 1024`, `dt = 1e-3`,
     `x in [-50, 50)`, `u0 = -cos(2 pi x / 100) (1 + sin(-2 pi x / 100))`, no dealiasing, spin-up of 100
     time units discarded, then 20,001 records every 5 steps (`5e-3`, MEDIDA's model step), i.e.
-    `t in [100, 200]` (MEDIDA stores every step; set `record_every=1` for that). The initial condition
+    `t in [100, 200]` (MEDIDA stores every step; set `record_every=1e-3` for that). The initial condition
     is deterministic, so every sample is the same trajectory: generate one sample. About 82 MB per
     sample in float32; float64 is advised for the truth.
 - Preset `"kassam_trefethen"`: the classic chaotic benchmark, `L = 32 pi`, `N = 128`, `dt = 1/4`,
@@ -62,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Complex, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key, check_number
+from scimlx.core._validate import check_dtype, check_int, check_key, check_number
 from scimlx.core.geometry import Box, Grid
 from scimlx.core.stepping import CNAB2, ETDRK, dealias_mask, rfft_wavenumbers, rollout
 
@@ -328,7 +328,7 @@ def random_initial_condition(
     if cutoff >= n // 2:
         raise ValueError(f"`cutoff` must be below n / 2 = {n // 2}, got {cutoff}")
     amplitude = check_number("amplitude", amplitude, low=0, low_open=True)
-    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    dtype = jnp.result_type(float) if dtype is None else check_dtype("dtype", dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"`dtype` must be a real floating dtype, got {dtype}")
     ab = jax.random.normal(key, (2, cutoff), dtype=dtype)
@@ -575,7 +575,7 @@ _DEFAULTS: dict[str, Any] = {
     "resolution": 128,
     "length": 64.0,
     "dt": 0.25,
-    "record_every": 4,
+    "record_every": 1.0,
     "n_records": 32,
     "warmup_time": 100.0,
     "ic": "random",
@@ -594,7 +594,7 @@ _MEDIDA: dict[str, Any] = {
     "resolution": 1024,
     "length": 100.0,
     "dt": 1e-3,
-    "record_every": 5,
+    "record_every": 5e-3,
     "n_records": 20001,
     "warmup_time": 100.0,
     "ic": "medida",
@@ -609,7 +609,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "resolution": 128,
         "length": 32 * math.pi,
         "dt": 0.25,
-        "record_every": 4,
+        "record_every": 1.0,
         "n_records": 151,
         "warmup_time": 0.0,
         "ic": "kassam_trefethen",
@@ -617,6 +617,10 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "chunk_size": 1,
     },
 }
+
+
+def _record_steps(params: Mapping[str, Any]) -> int:
+    return int(round(params["record_every"] / params["dt"]))
 
 
 def _warmup_steps(params: Mapping[str, Any]) -> int:
@@ -631,12 +635,15 @@ def _validate(params: dict) -> dict:
     p["resolution"] = _check_n("resolution", p["resolution"])
     p["length"] = check_number("length", p["length"], low=0, low_open=True)
     p["dt"] = check_number("dt", p["dt"], low=0, low_open=True)
-    p["record_every"] = check_int("record_every", p["record_every"])
+    p["record_every"] = check_number("record_every", p["record_every"], low=0, low_open=True)
     p["n_records"] = check_int("n_records", p["n_records"])
     p["warmup_time"] = check_number("warmup_time", p["warmup_time"], low=0)
     ratio = p["warmup_time"] / p["dt"]
     if abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
         raise ValueError(f"`warmup_time` ({p['warmup_time']:g}) must be a multiple of `dt` ({p['dt']:g})")
+    ratio = p["record_every"] / p["dt"]
+    if abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
+        raise ValueError(f"`record_every` ({p['record_every']:g}) must be a multiple of `dt` ({p['dt']:g})")
     if p["ic"] not in _ICS:
         raise ValueError(f"`ic` must be one of {_ICS}, got {p['ic']!r}")
     p["ic_cutoff"] = check_int("ic_cutoff", p["ic_cutoff"])
@@ -674,8 +681,8 @@ def _build(params: dict, dtype) -> Callable[[PRNGKeyArray, Array], dict[str, Arr
     solve_kwargs = dict(
         length=length,
         dt=params["dt"],
-        n_steps=(params["n_records"] - 1) * params["record_every"],
-        save_every=params["record_every"],
+        n_steps=(params["n_records"] - 1) * _record_steps(params),
+        save_every=_record_steps(params),
         warmup_steps=_warmup_steps(params),
         coefficients=params["coefficients"],
         dealias=params["dealias"],
@@ -730,4 +737,6 @@ RECIPE = Recipe(
         "`u` is stored as (n_records, resolution)"
     ),
     version=1,
+    # a fixed initial condition gives one trajectory: more samples would be copies of it
+    sample_limit=lambda p: None if p["ic"] == "random" else 1,
 )

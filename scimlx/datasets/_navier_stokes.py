@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_number
+from scimlx.core._validate import check_dtype, check_int, check_number
 from scimlx.core.geometry import Grid
 from scimlx.core.stepping import ETDRK, CNEuler, dealias_mask, rfft_wavenumbers, rollout
 
@@ -108,6 +108,7 @@ def fno_forcing(s: int, *, dtype=jnp.float32) -> Float[Array, "s s"]:
     - `dtype`: the output dtype.
     """
     s = check_int("s", s)
+    dtype = check_dtype("dtype", dtype)
     x = np.arange(s) / s
     phase = 2 * np.pi * (x[:, None] + x[None, :])
     return jnp.asarray(0.1 * (np.sin(phase) + np.cos(phase)), dtype=dtype)
@@ -302,7 +303,7 @@ def _validate(params: dict) -> dict:
             f"`t_in` + `t_out` ({p['t_in']} + {p['t_out']}) must not exceed `n_records` ({p['n_records']})"
         )
     p["alpha"] = check_number("alpha", p["alpha"], low=0, low_open=True)
-    p["tau"] = check_number("tau", p["tau"], low=0)
+    p["tau"] = check_number("tau", p["tau"], low=0, low_open=True)
     p["chunk_size"] = check_int("chunk_size", p["chunk_size"])
     return p
 

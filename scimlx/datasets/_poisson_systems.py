@@ -32,7 +32,8 @@ smooth blobs, optionally an air layer), builds its system and a right-hand side
 ([`scimlx.datasets.random_rhs`][], normalised to unit 2-norm like DCDM's training vectors) and, when
 `solve=True`, the solution by the core's Jacobi-preconditioned conjugate gradient to a relative residual of
 `1e-6` (float32) or `1e-10` (float64), made orthogonal to the null space. It stores `flags` (int8), `rhs` and,
-when solved, `solution` and `iterations`. Pairs: `x = rhs[:, None]` (with `mask_channel=True` the fluid mask
+when solved, `solution`, `iterations` and `converged` (a warning is raised when a sample missed its
+tolerance). Pairs: `x = rhs[:, None]` (with `mask_channel=True` the fluid mask
 is a second channel), `y = solution[:, None]` (`y = rhs` when `solve=False`, as DCDM's unsupervised loss
 only needs `b`). The CPU default is 3-D at 32^3 cells; the `"paper"` preset is DCDM's 64^3.
 
@@ -52,7 +53,7 @@ import numpy as np
 import scipy.sparse
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, Int8, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key, check_number
+from scimlx.core._validate import check_dtype, check_int, check_key, check_number
 from scimlx.core.geometry import Box, Grid
 from scimlx.core.linalg import LinearOperator, pcg
 from scimlx.datasets._random_fields import grf_neumann
@@ -218,9 +219,7 @@ class PoissonSystem(eqx.Module):
         """
         flags = _check_flags(flags)
         open_faces = _parse_open_faces(open_faces, flags.ndim)
-        dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise TypeError(f"`dtype` must be a floating dtype, got {dtype}")
+        dtype = jnp.result_type(float) if dtype is None else check_dtype("dtype", dtype)
         self.flags = flags
         self.face_weights, self.labels, self.enclosed = _assemble(flags, open_faces, dtype)
         self.open_faces = open_faces
@@ -565,7 +564,7 @@ def random_rhs(
         raise TypeError(f"`system` must be a PoissonSystem, got {type(system).__name__}")
     key = check_key(key)
     alpha = check_number("alpha", alpha, low=0, low_open=True)
-    tau = check_number("tau", tau, low=0)
+    tau = check_number("tau", tau, low=0, low_open=True)
     if not isinstance(normalize, (bool, np.bool_)):
         raise TypeError(f"`normalize` must be a bool, got {normalize!r}")
     shape = system.shape
@@ -700,6 +699,7 @@ def _build(params: dict, dtype):
             result = pcg(system.operator, b, tol=tol, maxiter=maxiter, preconditioner="jacobi")
             out["solution"] = system.project_rhs(result.x)
             out["iterations"] = result.iterations
+            out["converged"] = result.converged
         return out
 
     return sample

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_number
+from scimlx.core._validate import check_dtype, check_int, check_number
 
 __all__ = ["grf_neumann", "grf_periodic"]
 
@@ -49,9 +49,10 @@ def grf_periodic(
     - `dtype`: the real output dtype.
     """
     shape = _check_shape(shape)
+    dtype = check_dtype("dtype", dtype)
     d = len(shape)
     alpha = check_number("alpha", alpha, low=0, low_open=True)
-    tau = check_number("tau", tau, low=0)
+    tau = check_number("tau", tau, low=0, low_open=True)
     if sigma is None:
         sigma = tau ** (0.5 * (2 * alpha - d))
     sigma = check_number("sigma", sigma, low=0)
@@ -92,9 +93,10 @@ def grf_neumann(
     - `dtype`: the output dtype.
     """
     shape = _check_shape(shape)
+    dtype = check_dtype("dtype", dtype)
     d = len(shape)
     alpha = check_number("alpha", alpha, low=0, low_open=True)
-    tau = check_number("tau", tau, low=0)
+    tau = check_number("tau", tau, low=0, low_open=True)
     k2 = np.zeros(shape)
     for i, n in enumerate(shape):
         bshape = [1] * d

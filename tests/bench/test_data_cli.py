@@ -27,7 +27,7 @@ def test_data_generate_to_file_and_cache(tmp_path, capsys, monkeypatch):
     arrays = read_array_file(out)
     assert arrays["u"].shape == (3, 6, 32)
     np.testing.assert_array_equal(arrays["beta"], [0.5, -1.0, 0.5])
-    side = json.loads(out.with_suffix(".json").read_text())
+    side = json.loads(out.with_name(out.name + ".json").read_text())
     assert side["generator"] == "advection_1d" and side["seed"] == 4 and side["params"]["resolution"] == 32
     # never overwritten without being asked
     assert main(argv) == 2
@@ -39,6 +39,14 @@ def test_data_generate_to_file_and_cache(tmp_path, capsys, monkeypatch):
     assert str(tmp_path / "cache") in capsys.readouterr().out
     assert main(["data", "generate", "advection_1d", "--n", "2", *TINY]) == 0
     assert "read from the cache" in capsys.readouterr().out
+    # a train/test pair generated from the command line is what `load` then reads
+    assert main(["data", "generate", "advection_1d", "--n", "2", "--n-test", "1", *TINY]) == 0
+    capsys.readouterr()
+    from scimlx.datasets import load
+
+    ds = load("advection_1d", 2, 1, resolution=32, t_final=0.05, dt_save=0.01, progress=False)
+    assert ds.metadata["from_cache"] and ds.x_test.shape == (1, 1, 32)
+    assert main(["data", "generate", "advection_1d", "--n", "2", "--n-test", "1", "--out", str(out)]) == 2
 
 
 def test_data_generate_bad_input_is_a_clear_error(tmp_path, capsys):

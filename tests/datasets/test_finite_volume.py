@@ -366,11 +366,24 @@ def test_recipe_registry_and_presets():
         ("advection_1d", {"t_in": 201}, ValueError),
         ("advection_1d", {"exact_period": 1}, TypeError),
         ("advection_1d", {"viscosity": 1.0}, ValueError),
+        ("advection_1d", {"t_out": 201}, ValueError),
     ],
 )
 def test_bad_recipe_specs_raise_before_work(name, overrides, error):
-    with pytest.raises(error):
+    with pytest.raises(error, match="|".join(overrides)):  # the message names the parameter
         generate(name, 2, seed=0, **overrides)
+
+
+def test_pairs_with_t_in_and_t_out():
+    g = generate("advection_1d", 2, seed=0, resolution=32, t_final=0.1, dt_save=0.02)
+    u = g.arrays["u"]
+    x, y = ADVECTION_RECIPE.pairs(
+        g.arrays, ADVECTION_RECIPE.resolve(resolution=32, t_final=0.1, dt_save=0.02, t_in=2, t_out=3)
+    )
+    np.testing.assert_array_equal(x, u[:, :2])
+    np.testing.assert_array_equal(y, u[:, 2:5])
+    x, y = ADVECTION_RECIPE.pairs(g.arrays, g.params)
+    assert x.shape == (2, 1, 32) and y.shape == (2, 5, 32)
 
 
 def test_bad_solver_inputs_raise():

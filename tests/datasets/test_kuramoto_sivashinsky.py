@@ -337,7 +337,7 @@ def test_generate_deterministic_ic_float64():
         seed=0,
         preset="kassam_trefethen",
         n_records=3,
-        record_every=2,
+        record_every=0.25,
         dt=0.125,
         dtype="float64",
     )
@@ -370,11 +370,22 @@ def test_generate_deterministic_ic_float64():
         ({"dealias": 1}, TypeError),
         ({"n_records": 0}, ValueError),
         ({"record_every": 0}, ValueError),
+        ({"record_every": 0.3}, ValueError),
     ],
 )
 def test_bad_recipe_params_raise(override, error):
     with pytest.raises(error, match=next(iter(override))):
         generate("kuramoto_sivashinsky", 2, seed=0, **override)
+
+
+def test_deterministic_ic_refuses_copies(tmp_path):
+    """A fixed initial condition gives one trajectory: more samples would be identical copies."""
+    with pytest.raises(ValueError, match="distinct sample"):
+        generate("kuramoto_sivashinsky", 2, seed=0, ic="medida")
+    from scimlx.datasets import load
+
+    with pytest.raises(ValueError, match="n_train \\+ n_test"):
+        load("kuramoto_sivashinsky", preset="paper", data_dir=tmp_path)  # default 1000 + 200
 
 
 def test_bad_solver_arguments_raise():
