@@ -248,18 +248,8 @@ class ETDRK(eqx.Module):
 # Crank-Nicolson IMEX schemes
 
 
-class CNEuler(eqx.Module):
-    """Crank-Nicolson for `L`, forward Euler for `N`: the scheme of the FNO Navier-Stokes data.
-
-    `u_hat+ = [(1 + dt L / 2) u_hat + dt N(u_hat)] / (1 - dt L / 2)`; first order in time (second
-    order for the linear part alone).
-
-    **Arguments:**
-
-    - `linear`: the diagonal of `L` in Fourier space.
-    - `nonlinear`: a function `u_hat -> N_hat`.
-    - `dt`: the time step.
-    """
+class _CrankNicolson(eqx.Module):
+    """Shared state of the Crank-Nicolson IMEX schemes: `(1 + dt L / 2)`, `1 / (1 - dt L / 2)` and `N`."""
 
     plus: Array
     inv_minus: Array
@@ -276,13 +266,30 @@ class CNEuler(eqx.Module):
         self.nonlinear = nonlinear
         self.dt = dt
 
+    def _advance(self, u_hat: Array, n_hat: Array) -> Array:
+        """`[(1 + dt L / 2) u_hat + dt n_hat] / (1 - dt L / 2)` in the dtype of `u_hat`."""
+        return ((self.plus * u_hat + self.dt * n_hat) * self.inv_minus).astype(u_hat.dtype)
+
+
+class CNEuler(_CrankNicolson):
+    """Crank-Nicolson for `L`, forward Euler for `N`: the scheme of the FNO Navier-Stokes data.
+
+    `u_hat+ = [(1 + dt L / 2) u_hat + dt N(u_hat)] / (1 - dt L / 2)`; first order in time (second
+    order for the linear part alone).
+
+    **Arguments:**
+
+    - `linear`: the diagonal of `L` in Fourier space.
+    - `nonlinear`: a function `u_hat -> N_hat`.
+    - `dt`: the time step.
+    """
+
     def __call__(self, u_hat: Complex[Array, "..."]) -> Complex[Array, "..."]:
         """Advance `u_hat` by one step `dt`."""
-        out = (self.plus * u_hat + self.dt * self.nonlinear(u_hat)) * self.inv_minus
-        return out.astype(u_hat.dtype)
+        return self._advance(u_hat, self.nonlinear(u_hat))
 
 
-class CNAB2(eqx.Module):
+class CNAB2(_CrankNicolson):
     """Crank-Nicolson for `L`, second-order Adams-Bashforth for `N` (two-step, second order).
 
     `u_hat^{n+1} = [(1 + dt L / 2) u_hat^n + 3 dt / 2 N^n - dt / 2 N^{n-1}] / (1 - dt L / 2)`.
@@ -296,34 +303,17 @@ class CNAB2(eqx.Module):
     - `dt`: the time step.
     """
 
-    plus: Array
-    inv_minus: Array
-    nonlinear: Callable[[Array], Array]
-    dt: float = eqx.field(static=True)
-
-    def __init__(self, linear: Complex[ArrayLike, "..."], nonlinear: Callable[[Array], Array], dt: float):
-        dt = check_number("dt", dt, low=0, low_open=True)
-        if not callable(nonlinear):
-            raise TypeError(f"`nonlinear` must be callable, got {type(nonlinear).__name__}")
-        linear = jnp.asarray(linear)
-        self.plus = 1 + 0.5 * dt * linear
-        self.inv_minus = 1 / (1 - 0.5 * dt * linear)
-        self.nonlinear = nonlinear
-        self.dt = dt
-
     def __call__(
         self, u_hat_prev: Complex[Array, "..."], u_hat: Complex[Array, "..."]
     ) -> Complex[Array, "..."]:
         """The state at `t + dt` from the states at `t - dt` and `t`."""
         n_prev = self.nonlinear(u_hat_prev)
         n = self.nonlinear(u_hat)
-        out = (self.plus * u_hat + self.dt * (1.5 * n - 0.5 * n_prev)) * self.inv_minus
-        return out.astype(u_hat.dtype)
+        return self._advance(u_hat, 1.5 * n - 0.5 * n_prev)
 
     def start(self, u_hat: Complex[Array, "..."]) -> Complex[Array, "..."]:
         """A first step from a single state (Crank-Nicolson / forward Euler)."""
-        out = (self.plus * u_hat + self.dt * self.nonlinear(u_hat)) * self.inv_minus
-        return out.astype(u_hat.dtype)
+        return self._advance(u_hat, self.nonlinear(u_hat))
 
 
 # ---------------------------------------------------------------------------------------------------------
