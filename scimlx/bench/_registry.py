@@ -15,6 +15,7 @@ from typing import Any
 # name -> "module:attribute"; one line per suite
 _SUITES: dict[str, str] = {
     "smoke": "scimlx.bench._smoke:SUITE",
+    "datasets": "scimlx.bench._datasets:SUITE",
 }
 
 

@@ -59,3 +59,15 @@ def test_data_generate_bad_input_is_a_clear_error(tmp_path, capsys):
     assert main(["data", "generate", "advection_1d", "--n", "2", "--out", str(tmp_path / "a.csv")]) == 2
     assert "must end in" in capsys.readouterr().err
     assert main(["data", "generate", "advection_1d", "--n", "0", *TINY]) == 2
+
+
+def test_datasets_bench_suite_cases():
+    from scimlx.bench import get_suite
+    from scimlx.bench._datasets import darcy_vs_scipy, ks_vs_numpy
+
+    names = [c.name for c in get_suite("datasets").cases(True)]
+    assert names[: len(recipe_names())] == [f"throughput/{n}" for n in recipe_names()]
+    assert names[-3:] == ["darcy_vs_scipy", "navier_stokes_vs_numpy", "ks_vs_numpy"]
+    # the comparisons check that both sides computed the same answer
+    assert float(darcy_vs_scipy(17, 2)["max rel. difference"]) < 1e-5
+    assert float(ks_vs_numpy(20)["max rel. difference"]) < 1e-12
