@@ -119,6 +119,12 @@ def _data_generate(args: argparse.Namespace) -> int:
         }
         path = save_arrays(out, g.arrays, metadata=meta, overwrite=args.overwrite)
         arrays, seconds = g.arrays, g.seconds
+        if args.plot:
+            from scimlx.datasets import PDEDataset
+
+            x, y = g.recipe.pairs(g.arrays, g.params)
+            empty = x[:0], y[:0]
+            ds = PDEDataset(g.recipe.name, x, y, *empty, g.recipe.grid(g.params), g.params, g.arrays, {}, {})
     else:
         ds = load(
             args.name,
@@ -139,6 +145,9 @@ def _data_generate(args: argparse.Namespace) -> int:
     rate = f" in {seconds:.1f} s ({args.n / seconds:.2f} samples/s)" if seconds else " (read from the cache)"
     print(f"{args.name}: {args.n} samples{rate}: {shapes}")
     print(f"written to {path}")
+    if args.plot:
+        ds.plot(path=args.plot)
+        print(f"plot written to {args.plot}")
     return 0
 
 
@@ -179,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     pg.add_argument("--chunk-size", type=int, default=None, help="samples per compiled call")
     pg.add_argument("--out", default=None, help="write to this .npz/.mat/.h5 file instead of the cache")
     pg.add_argument("--overwrite", action="store_true", help="replace an existing file (or cached set)")
+    pg.add_argument("--plot", default=None, metavar="PNG", help="also plot the first samples into this image")
     pg.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

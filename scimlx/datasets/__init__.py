@@ -124,6 +124,9 @@ from ._navier_stokes import (
 from ._pdebench_ic import (
     pdebench_initial_condition as pdebench_initial_condition,
 )
+from ._plot import (
+    plot_samples as plot_samples,
+)
 from ._poisson_systems import (
     EMPTY as EMPTY,
 )

@@ -75,6 +75,12 @@ class PDEDataset:
     def n_test(self) -> int:
         return int(self.x_test.shape[0])
 
+    def plot(self, n: int = 3, *, split: str = "train", path=None):
+        """Plot inputs and targets of `n` samples (see [`scimlx.datasets.plot_samples`][])."""
+        from ._plot import plot_samples
+
+        return plot_samples(self, n, split=split, path=path)
+
     def __repr__(self) -> str:
         return (
             f"PDEDataset({self.name!r}, x_train={self.x_train.shape}, y_train={self.y_train.shape}, "

@@ -21,7 +21,8 @@ def test_data_list_shows_every_recipe(capsys):
 def test_data_generate_to_file_and_cache(tmp_path, capsys, monkeypatch):
     out = tmp_path / "adv.npz"
     argv = ["data", "generate", "advection_1d", "--n", "3", "--seed", "4", "--out", str(out), *TINY]
-    assert main(argv + ["--param", "beta=(0.5, -1.0)"]) == 0
+    assert main(argv + ["--param", "beta=(0.5, -1.0)", "--plot", str(tmp_path / "adv.png")]) == 0
+    assert (tmp_path / "adv.png").read_bytes()[:4] == b"\x89PNG"
     printed = capsys.readouterr().out
     assert "advection_1d: 3 samples in" in printed and "samples/s" in printed
     arrays = read_array_file(out)

@@ -321,3 +321,18 @@ def test_readme_data_example_runs(monkeypatch, tmp_path):
     assert ds.x_train.shape == (64, 1, 33, 33) and ds.y_test.shape == (16, 1, 33, 33)
     assert repr(ds).startswith("PDEDataset('darcy', x_train=(64, 1, 33, 33), y_train=(64, 1, 33, 33)")
     assert len(list(tmp_path.glob("darcy-*.npz"))) == 1
+
+
+def test_plot_samples(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ds = sd.load(HEAT, n_train=4, n_test=1, seed=0, cache=False, progress=False)
+    fig = ds.plot(n=2, path=tmp_path / "heat.png")
+    assert len(fig.axes) == 2 and (tmp_path / "heat.png").stat().st_size > 0
+    lines = fig.axes[0].get_lines()
+    np.testing.assert_array_equal(lines[1].get_ydata(), ds.y_train[0, 0])  # the target curve of sample 0
+    d2 = sd.load("darcy", 2, 1, resolution=9, cache=False, progress=False)
+    assert len(sd.plot_samples(d2, 5, split="test").axes) == 4  # 1 sample: input, target, 2 colorbars
+    with pytest.raises(ValueError, match="split"):
+        d2.plot(split="val")
