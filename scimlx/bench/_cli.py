@@ -59,10 +59,22 @@ def _data_params(items: list[str]) -> dict:
     return params
 
 
-def _data_list() -> int:
+def _data_list(name: str | None = None) -> int:
     from scimlx.datasets import get_recipe, recipe_names
 
     from ._runner import markdown_table
+
+    if name is not None:  # one recipe: its parameters, defaults and presets
+        r = get_recipe(name)
+        print(f"{r.name}: {r.description}\nresolution: {r.resolution_note}\n")
+        rows = []
+        for key, default in r.params.items():
+            row = {"parameter": key, "default (CPU)": repr(default)}
+            for preset, values in r.presets.items():
+                row[preset] = repr(values[key]) if key in values else ""
+            rows.append(row)
+        print(markdown_table(rows))
+        return 0
 
     rows = []
     for name in recipe_names():
@@ -170,7 +182,8 @@ def _parser() -> argparse.ArgumentParser:
     pb.add_argument("--no-progress", action="store_true", help="no progress bars")
     pd = sub.add_parser("data", help="list or generate the PDE data sets")
     dsub = pd.add_subparsers(dest="data_command", required=True)
-    dsub.add_parser("list", help="the data recipes")
+    pdl = dsub.add_parser("list", help="the data recipes, or the parameters of one")
+    pdl.add_argument("name", nargs="?", default=None, help="a recipe: show its parameters and presets")
     pg = dsub.add_parser("generate", help="generate a data set (into the cache, or into --out)")
     pg.add_argument("name", help="a recipe name (see `scimlx data list`)")
     pg.add_argument("--n", type=int, default=64, help="number of (training) samples (default 64)")
@@ -199,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _list(args.what)
         if args.command == "data":
-            return _data_list() if args.data_command == "list" else _data_generate(args)
+            return _data_list(args.name) if args.data_command == "list" else _data_generate(args)
         return _bench(args)
     except (ValueError, TypeError, FileExistsError, FileNotFoundError) as e:
         print(f"scimlx: error: {e}", file=sys.stderr)

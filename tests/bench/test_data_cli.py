@@ -16,6 +16,10 @@ def test_data_list_shows_every_recipe(capsys):
     for name in recipe_names():
         assert f"| {name} |" in out
     assert len(recipe_names()) == 7
+    assert main(["data", "list", "navier_stokes_2d"]) == 0
+    out = capsys.readouterr().out
+    assert "| parameter | default (CPU) | paper |" in out and "| dt | 0.0005 | 0.0001 |" in out
+    assert main(["data", "list", "nosuch"]) == 2
 
 
 def test_data_generate_to_file_and_cache(tmp_path, capsys, monkeypatch):
