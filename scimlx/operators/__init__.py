@@ -1,0 +1,32 @@
+"""Neural operators: LSM (Latent Spectral Models), the FNO and U-Net baselines, their training recipes."""
+
+from ._common import (
+    apply_batch as apply_batch,
+)
+from ._common import (
+    coordinate_channels as coordinate_channels,
+)
+from ._common import (
+    count_params as count_params,
+)
+from ._training import (
+    OperatorTrainResult as OperatorTrainResult,
+)
+from ._training import (
+    TrainConfig as TrainConfig,
+)
+from ._training import (
+    UnitGaussianNormalizer as UnitGaussianNormalizer,
+)
+from ._training import (
+    evaluate_operator as evaluate_operator,
+)
+from ._training import (
+    relative_l2 as relative_l2,
+)
+from ._training import (
+    rollout as rollout,
+)
+from ._training import (
+    train_operator as train_operator,
+)

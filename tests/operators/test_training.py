@@ -1,0 +1,165 @@
+"""The operator training recipes: loss, normalisation, autoregressive rollout, training through `fit`."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scimlx.operators._common import apply_batch
+from scimlx.operators._training import (
+    TrainConfig,
+    UnitGaussianNormalizer,
+    evaluate_operator,
+    relative_l2,
+    rollout,
+    train_operator,
+)
+
+
+class PointwiseBN(eqx.Module):
+    """A tiny stateful operator: 1x1 conv, BatchNorm, 1x1 conv (the calling convention of the operators)."""
+
+    conv1: eqx.nn.Conv2d
+    bn: eqx.nn.BatchNorm
+    conv2: eqx.nn.Conv2d
+
+    def __init__(self, c_in, c_out, *, key):
+        k1, k2 = jax.random.split(key)
+        self.conv1 = eqx.nn.Conv2d(c_in, 16, 1, key=k1)
+        self.bn = eqx.nn.BatchNorm(16, axis_name="batch", mode="batch", momentum=0.9)
+        self.conv2 = eqx.nn.Conv2d(16, c_out, 1, key=k2)
+
+    def __call__(self, x, state, *, key=None):
+        h, state = self.bn(self.conv1(x), state)
+        return self.conv2(jnp.tanh(h)), state
+
+
+class Shift(eqx.Module):
+    """Predicts `last frame + c` (a stateless operator with a known rollout)."""
+
+    c: jax.Array
+
+    def __call__(self, x, state, *, key=None):
+        return x[-1:] + self.c, state
+
+
+def test_relative_l2_matches_numpy():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 2, 5, 5)), rng.normal(size=(3, 2, 5, 5))
+    expected = [np.linalg.norm(a[i] - b[i]) / np.linalg.norm(b[i]) for i in range(3)]
+    np.testing.assert_allclose(relative_l2(jnp.asarray(a), jnp.asarray(b)), expected, rtol=1e-6)
+
+
+def test_unit_gaussian_normalizer():
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.normal(3.0, 2.0, size=(50, 1, 4, 4)))
+    norm = UnitGaussianNormalizer.fit(x)
+    np.testing.assert_allclose(norm.std, np.std(np.asarray(x), axis=0, ddof=1), rtol=1e-5)  # torch.std
+    np.testing.assert_allclose(norm.decode(norm.encode(x)), x, rtol=1e-5, atol=1e-5)
+    assert abs(float(norm.encode(x).mean())) < 1e-5
+    with pytest.raises(ValueError, match="2 samples"):
+        UnitGaussianNormalizer.fit(x[:1])
+
+
+def test_rollout_slides_the_window():
+    x = jnp.arange(2 * 3 * 4 * 4, dtype=jnp.float32).reshape(2, 3, 4, 4)
+    frames, _ = rollout(Shift(jnp.asarray(1.0)), None, x, 4)
+    assert frames.shape == (2, 4, 4, 4)
+    for t in range(4):
+        np.testing.assert_allclose(frames[:, t], x[:, -1] + (t + 1))
+
+
+def test_steady_training_fits_a_map_and_keeps_batchnorm_state(getkey):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(40, 1, 8, 8)).astype(np.float32)
+    y = (np.sin(x) + 0.5 * x + 2.0).astype(np.float32)
+    model, state = eqx.nn.make_with_state(PointwiseBN)(1, 1, key=getkey())
+    before = evaluate_operator(model, state, x, y)
+    config = TrainConfig(epochs=30, batch_size=10, learning_rate=1e-2, step_size=10)
+    res = train_operator(
+        model,
+        state,
+        x[:32],
+        y[:32],
+        key=getkey(),
+        config=config,
+        x_test=x[32:],
+        y_test=y[32:],
+        progress=False,
+    )
+    loss = res.history["loss"]
+    assert loss[-1] < loss[0] / 10
+    err = res.history["eval"][-1][1]["test_rel_l2"]
+    after = evaluate_operator(
+        res.model, res.state, x[32:], y[32:], x_normalizer=res.x_normalizer, y_normalizer=res.y_normalizer
+    )
+    # inference mode (running BatchNorm statistics) on unseen samples: a fraction of the untrained error
+    assert after == pytest.approx(err) and after < before / 5
+    # BatchNorm's running statistics moved away from their initial values
+    init_leaves = jax.tree_util.tree_leaves(state)
+    new_leaves = jax.tree_util.tree_leaves(res.state)
+    assert any(not np.allclose(a, b) for a, b in zip(init_leaves, new_leaves))
+    assert res.seconds_per_epoch > 0
+
+
+def test_autoregressive_loss_is_summed_over_steps_and_batch(getkey):
+    """A model predicting zeros has relative L2 = 1 at every step: the first loss is batch * t_out."""
+
+    class Zero(eqx.Module):
+        w: jax.Array
+
+        def __call__(self, x, state, *, key=None):
+            return 0.0 * self.w * x[-1:], state
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(8, 3, 4, 4)).astype(np.float32)
+    y = rng.normal(size=(8, 5, 4, 4)).astype(np.float32)
+    config = TrainConfig(epochs=1, batch_size=4, normalize=None)
+    res = train_operator(
+        Zero(jnp.ones(())), None, x, y, key=getkey(), task="autoregressive", config=config, progress=False
+    )
+    np.testing.assert_allclose(res.history["loss"], [4 * 5, 4 * 5], rtol=1e-6)
+
+
+def test_autoregressive_training_learns_a_shift(getkey):
+    """u_{t+1} = u_t + 0.3: the rollout loss (full backpropagation) drives c to 0.3."""
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(16, 1, 4, 4)).astype(np.float32) + 5.0
+    traj = base + 0.3 * np.arange(8, dtype=np.float32)[None, :, None, None]
+    x, y = traj[:, :3], traj[:, 3:]
+    config = TrainConfig(epochs=60, batch_size=8, learning_rate=5e-2, weight_decay=0.0, normalize=None)
+    res = train_operator(
+        Shift(jnp.asarray(0.0)),
+        None,
+        x,
+        y,
+        key=getkey(),
+        task="autoregressive",
+        config=config,
+        progress=False,
+    )
+    assert abs(float(res.model.c) - 0.3) < 0.02
+    err = evaluate_operator(res.model, res.state, x, y, task="autoregressive")
+    assert err < 0.01
+
+
+def test_bad_input(getkey):
+    model, state = eqx.nn.make_with_state(PointwiseBN)(1, 1, key=getkey())
+    x = np.zeros((4, 1, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="task"):
+        train_operator(model, state, x, x, key=getkey(), task="unsteady")
+    with pytest.raises(ValueError, match="batch_size"):
+        train_operator(model, state, x, x, key=getkey(), config=TrainConfig(batch_size=5))
+    with pytest.raises(ValueError, match="disagree"):
+        train_operator(model, state, x, x[:3], key=getkey())
+    with pytest.raises(ValueError, match="both"):
+        train_operator(model, state, x, x, key=getkey(), x_test=x)
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="normalize"):
+        TrainConfig(normalize="minmax")
+    with pytest.raises(TypeError, match="config"):
+        train_operator(model, state, x, x, key=getkey(), config={"epochs": 1})
+    y, _ = apply_batch(model, state, jnp.asarray(x), inference=True)
+    assert y.shape == (4, 1, 8, 8)
