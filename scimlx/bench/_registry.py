@@ -16,6 +16,7 @@ from typing import Any
 _SUITES: dict[str, str] = {
     "smoke": "scimlx.bench._smoke:SUITE",
     "datasets": "scimlx.bench._datasets:SUITE",
+    "operators": "scimlx.bench._operators:SUITE",
 }
 
 
