@@ -9,6 +9,27 @@ from ._common import (
 from ._common import (
     count_params as count_params,
 )
+from ._fno import (
+    FNO as FNO,
+)
+from ._fno import (
+    FNO_CONFIGS as FNO_CONFIGS,
+)
+from ._fno import (
+    SpectralConv as SpectralConv,
+)
+from ._lsm import (
+    LSM as LSM,
+)
+from ._lsm import (
+    NeuralSpectralBlock as NeuralSpectralBlock,
+)
+from ._lsm import (
+    lsm_padding as lsm_padding,
+)
+from ._lsm import (
+    upsample_bilinear_aligned as upsample_bilinear_aligned,
+)
 from ._training import (
     OperatorTrainResult as OperatorTrainResult,
 )
@@ -29,4 +50,7 @@ from ._training import (
 )
 from ._training import (
     train_operator as train_operator,
+)
+from ._unet import (
+    UNet as UNet,
 )

@@ -17,9 +17,69 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
 
-__all__ = ["BATCH_AXIS", "apply_batch", "coordinate_channels", "count_params"]
+__all__ = ["BATCH_AXIS", "BatchNorm", "apply_batch", "coordinate_channels", "count_params"]
 
 BATCH_AXIS = "batch"
+
+
+class BatchNorm(eqx.Module):
+    """Batch normalisation with PyTorch's semantics, for one sample inside `jax.vmap(..., axis_name="batch")`.
+
+    Training mode normalises with the batch mean and (biased) variance over the batch and spatial axes and
+    updates the running statistics as PyTorch does: `running = (1 - momentum) running + momentum batch`, the
+    variance unbiased, starting from mean 0 and variance 1. Inference mode (`eqx.nn.inference_mode`)
+    normalises with the running statistics. (`eqx.nn.BatchNorm` differs: it debiases running averages
+    that start from variance 1, which overestimates the variance early in training, and keeps the biased
+    variance.)
+
+    **Arguments:**
+
+    - `channels`: the number of channels (axis 0 of a sample).
+    - `momentum`: PyTorch's momentum (0.1).
+    - `eps`: added to the variance (1e-5).
+    - `axis_name`: the vmapped batch axis (`"batch"`).
+    """
+
+    weight: Array
+    bias: Array
+    state_index: eqx.nn.StateIndex
+    inference: bool
+    momentum: float = eqx.field(static=True)
+    eps: float = eqx.field(static=True)
+    axis_name: str = eqx.field(static=True)
+
+    def __init__(
+        self, channels: int, *, momentum: float = 0.1, eps: float = 1e-5, axis_name: str = BATCH_AXIS
+    ):
+        self.weight = jnp.ones((channels,))
+        self.bias = jnp.zeros((channels,))
+        self.state_index = eqx.nn.StateIndex((jnp.zeros((channels,)), jnp.ones((channels,))))
+        self.inference = False
+        self.momentum = momentum
+        self.eps = eps
+        self.axis_name = axis_name
+
+    def __call__(self, x: Array, state: eqx.nn.State, *, key=None) -> tuple[Array, eqx.nn.State]:
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        axes = tuple(range(1, x.ndim))
+        if self.inference:
+            mean, var = state.get(self.state_index)
+        else:
+            mean = jax.lax.pmean(jnp.mean(x, axis=axes), self.axis_name)
+            var = jax.lax.pmean(jnp.mean((x - mean.reshape(shape)) ** 2, axis=axes), self.axis_name)
+            count = jax.lax.psum(1, self.axis_name) * (x.size // x.shape[0])
+            unbiased = var * count / max(count - 1, 1)
+            running_mean, running_var = state.get(self.state_index)
+            m = self.momentum
+            state = state.set(
+                self.state_index,
+                (
+                    jax.lax.stop_gradient((1 - m) * running_mean + m * mean),
+                    jax.lax.stop_gradient((1 - m) * running_var + m * unbiased),
+                ),
+            )
+        out = (x - mean.reshape(shape)) / jnp.sqrt(var.reshape(shape) + self.eps)
+        return out * self.weight.reshape(shape) + self.bias.reshape(shape), state
 
 
 def coordinate_channels(shape: Sequence[int], dtype=jnp.float32) -> Float[Array, "d *shape"]:  # noqa: F821
@@ -59,5 +119,8 @@ def apply_batch(
 
 def count_params(model: PyTree) -> int:
     """The number of trainable scalars (inexact array leaves) of a model."""
-    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+    # the initial values held by `StateIndex` (running statistics) are state, not parameters
+    is_index = lambda x: isinstance(x, eqx.nn.StateIndex)
+    params = jax.tree_util.tree_map(lambda x: None if is_index(x) else x, model, is_leaf=is_index)
+    leaves = jax.tree_util.tree_leaves(eqx.filter(params, eqx.is_inexact_array))
     return int(sum(leaf.size for leaf in leaves))

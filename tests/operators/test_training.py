@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scimlx.operators._common import apply_batch
+from scimlx.operators._common import BatchNorm, apply_batch, count_params
 from scimlx.operators._training import (
     TrainConfig,
     UnitGaussianNormalizer,
@@ -21,13 +21,13 @@ class PointwiseBN(eqx.Module):
     """A tiny stateful operator: 1x1 conv, BatchNorm, 1x1 conv (the calling convention of the operators)."""
 
     conv1: eqx.nn.Conv2d
-    bn: eqx.nn.BatchNorm
+    bn: BatchNorm
     conv2: eqx.nn.Conv2d
 
     def __init__(self, c_in, c_out, *, key):
         k1, k2 = jax.random.split(key)
         self.conv1 = eqx.nn.Conv2d(c_in, 16, 1, key=k1)
-        self.bn = eqx.nn.BatchNorm(16, axis_name="batch", mode="batch", momentum=0.9)
+        self.bn = BatchNorm(16)
         self.conv2 = eqx.nn.Conv2d(16, c_out, 1, key=k2)
 
     def __call__(self, x, state, *, key=None):
@@ -163,3 +163,28 @@ def test_bad_input(getkey):
         train_operator(model, state, x, x, key=getkey(), config={"epochs": 1})
     y, _ = apply_batch(model, state, jnp.asarray(x), inference=True)
     assert y.shape == (4, 1, 8, 8)
+
+
+def test_batchnorm_follows_pytorch():
+    """Training: batch statistics; running mean/var start at 0/1, momentum 0.1, unbiased variance; inference
+    uses the running statistics (PyTorch's BatchNorm2d, computed by hand)."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(2.0, 3.0, size=(6, 3, 4, 5)).astype(np.float32)
+    bn, state = eqx.nn.make_with_state(BatchNorm)(3)
+    y, state = apply_batch(bn, state, jnp.asarray(x))
+    mean = x.mean(axis=(0, 2, 3))
+    var = x.var(axis=(0, 2, 3))
+    expected = (x - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+    n = 6 * 4 * 5
+    running_mean, running_var = state.get(bn.state_index)
+    np.testing.assert_allclose(running_mean, 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(running_var, 0.9 + 0.1 * var * n / (n - 1), rtol=1e-5)
+    y_inf, state_inf = apply_batch(bn, state, jnp.asarray(x), inference=True)
+    expected_inf = (x - 0.1 * mean[None, :, None, None]) / np.sqrt(
+        (0.9 + 0.1 * var * n / (n - 1))[None, :, None, None] + 1e-5
+    )
+    np.testing.assert_allclose(y_inf, expected_inf, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(state_inf.get(bn.state_index)[1], running_var)  # unchanged
+    assert count_params(bn) == 6  # weight and bias; the running statistics are state
+    assert count_params(BatchNorm(3)) == 6  # also when built without make_with_state
