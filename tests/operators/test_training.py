@@ -188,3 +188,16 @@ def test_batchnorm_follows_pytorch():
     np.testing.assert_array_equal(state_inf.get(bn.state_index)[1], running_var)  # unchanged
     assert count_params(bn) == 6  # weight and bias; the running statistics are state
     assert count_params(BatchNorm(3)) == 6  # also when built without make_with_state
+
+
+def test_readme_operator_example_runs(monkeypatch, tmp_path):
+    import pathlib
+
+    monkeypatch.setenv("SCIMLX_DATA", str(tmp_path))
+    text = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    block = text.split("```python\n")[3].split("```", 1)[0]
+    assert "train_operator(" in block
+    block = block.replace("jax.random.key(0)", 'jax.random.key(0, impl="rbg")')  # faster initialisation here
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert 0 < namespace["err"] < 2 and len(namespace["res"].history["loss"]) == 2 * 4
