@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
 
-__all__ = ["BATCH_AXIS", "BatchNorm", "apply_batch", "coordinate_channels", "count_params"]
+__all__ = ["BATCH_AXIS", "BatchNorm", "apply_batch", "check_sample", "coordinate_channels", "count_params"]
 
 BATCH_AXIS = "batch"
 
@@ -80,6 +80,22 @@ class BatchNorm(eqx.Module):
             )
         out = (x - mean.reshape(shape)) / jnp.sqrt(var.reshape(shape) + self.eps)
         return out * self.weight.reshape(shape) + self.bias.reshape(shape), state
+
+
+def check_sample(x, ndim: int, in_channels: int, note: str = "") -> None:
+    """Raise a `ValueError` unless `x` is one sample `(in_channels, *spatial)` with `ndim` non-empty axes."""
+    shape = tuple(jnp.shape(x))
+    if len(shape) != ndim + 1:
+        raise ValueError(
+            f"`x` must be one sample (C_in={in_channels}, *spatial) with {ndim} spatial axes "
+            f"(batches go through `apply_batch`), got shape {shape}"
+        )
+    if shape[0] != in_channels:
+        raise ValueError(
+            f"`x` has {shape[0]} channels but the model was built with in_channels={in_channels}{note}"
+        )
+    if any(n < 1 for n in shape[1:]):
+        raise ValueError(f"`x` has an empty spatial axis, got shape {shape}")
 
 
 def coordinate_channels(shape: Sequence[int], dtype=jnp.float32) -> Float[Array, "d *shape"]:  # noqa: F821

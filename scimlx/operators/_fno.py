@@ -29,7 +29,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core._validate import check_int, check_key
 
-from ._common import coordinate_channels
+from ._common import check_sample, coordinate_channels
 
 __all__ = ["FNO", "FNO_CONFIGS", "SpectralConv"]
 
@@ -297,17 +297,13 @@ class FNO(eqx.Module):
 
     def check_input(self, x) -> None:
         """Raise a `ValueError` if the sample `x` does not fit the model (channels, axes, grid vs modes)."""
+        note = (
+            " (the grid coordinates are appended by the model; do not include them)"
+            if self.append_grid
+            else ""
+        )
+        check_sample(x, self.ndim, self.in_channels, note)
         shape = tuple(x.shape)
-        if len(shape) != self.ndim + 1:
-            raise ValueError(
-                f"`x` must be one sample (C_in={self.in_channels}, *spatial) with {self.ndim} spatial axes "
-                f"(batches go through `apply_batch`), got shape {shape}"
-            )
-        if shape[0] != self.in_channels:
-            raise ValueError(
-                f"`x` has {shape[0]} channels but the model was built with in_channels={self.in_channels} "
-                f"(the grid coordinates are appended by the model; do not include them)"
-            )
         padded = tuple(n + p for n, p in zip(shape[1:], self.padding))
         fits = max_modes(padded)
         if any(m > f for m, f in zip(self.modes, fits)):

@@ -32,7 +32,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core._validate import check_int, check_key
 
-from ._common import BATCH_AXIS, BatchNorm, coordinate_channels
+from ._common import BATCH_AXIS, BatchNorm, check_sample, coordinate_channels
 
 __all__ = ["LSM", "NeuralSpectralBlock", "lsm_padding", "upsample_bilinear_aligned"]
 
@@ -458,16 +458,7 @@ class LSM(eqx.Module):
         key: PRNGKeyArray | None = None,
     ) -> tuple[Float[Array, "c_out *spatial"], eqx.nn.State]:  # noqa: F821
         del key
-        if jnp.ndim(x) != self.ndim + 1:
-            raise ValueError(
-                f"`x` must be one sample (in_channels, *spatial) with {self.ndim} spatial axes, i.e. "
-                f"{self.ndim + 1} dimensions, got shape {jnp.shape(x)} (batch with `apply_batch`)"
-            )
-        if x.shape[0] != self.in_channels:
-            raise ValueError(
-                f"`x` has {x.shape[0]} channels but the model takes in_channels={self.in_channels} "
-                f"(shape ({self.in_channels}, *spatial)), got shape {x.shape}"
-            )
+        check_sample(x, self.ndim, self.in_channels, " (the grid coordinates are appended by the model)")
         spatial = tuple(x.shape[1:])
         pads, patch = _resolve_geometry(spatial, self.padding, self.patch)
         if not jnp.issubdtype(x.dtype, jnp.floating):

@@ -33,7 +33,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core._validate import check_int, check_key
 
-from ._common import BATCH_AXIS, BatchNorm, coordinate_channels
+from ._common import BATCH_AXIS, BatchNorm, check_sample, coordinate_channels
 
 __all__ = ["UNet"]
 
@@ -173,20 +173,8 @@ class UNet(eqx.Module):
 
     def check_input(self, x) -> None:
         """Raise a `ValueError` if the sample `x` does not fit the model (channels, number of axes)."""
-        shape = tuple(x.shape)
-        if len(shape) != self.ndim + 1:
-            raise ValueError(
-                f"`x` must be one sample (C_in={self.in_channels}, *spatial) with {self.ndim} spatial axes "
-                f"(batches go through `apply_batch`), got shape {shape}"
-            )
-        if shape[0] != self.in_channels:
-            extra = " (the grid coordinates are appended by the model)" if self.append_grid else ""
-            raise ValueError(
-                f"`x` has {shape[0]} channels but the model was built with "
-                f"in_channels={self.in_channels}{extra}"
-            )
-        if any(n < 1 for n in shape[1:]):
-            raise ValueError(f"`x` has an empty spatial axis, got shape {shape}")
+        note = " (the grid coordinates are appended by the model)" if self.append_grid else ""
+        check_sample(x, self.ndim, self.in_channels, note)
 
     def __call__(
         self,
