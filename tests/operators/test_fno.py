@@ -11,6 +11,8 @@ import pytest
 from scimlx.operators._common import apply_batch, count_params
 from scimlx.operators._fno import FNO, FNO_CONFIGS, SpectralConv
 
+from .helpers import assert_gradients_finite_and_nonzero
+
 apply_jit = eqx.filter_jit(apply_batch)
 
 
@@ -174,19 +176,7 @@ def test_gradients_finite_and_nonzero_for_every_leaf(small_models):
     model, state, shape = small_models[2]
     x = jax.random.normal(jax.random.key(5), (2, 2, *shape))
     target = jax.random.normal(jax.random.key(6), (2, 3, *shape))
-
-    @eqx.filter_jit
-    @eqx.filter_grad
-    def grad(m):
-        y, _ = apply_batch(m, state, x)
-        return jnp.sum((y - target) ** 2)
-
-    g = grad(model)
-    leaves = jax.tree_util.tree_leaves(eqx.filter(g, eqx.is_inexact_array))
-    assert len(leaves) == len(jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)))
-    for leaf in leaves:
-        assert bool(jnp.all(jnp.isfinite(leaf)))
-        assert float(jnp.max(jnp.abs(leaf))) > 0
+    assert_gradients_finite_and_nonzero(model, state, x, target)
 
 
 def test_jit_and_inference_mode_leave_state_unchanged(small_models):

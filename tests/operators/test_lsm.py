@@ -12,6 +12,8 @@ import pytest
 from scimlx.operators._common import apply_batch, count_params
 from scimlx.operators._lsm import LSM, NeuralSpectralBlock, lsm_padding, upsample_bilinear_aligned
 
+from .helpers import assert_gradients_finite_and_nonzero
+
 # ------------------------------------------------------------------------------------------------------------
 # Analytic parameter count from the reference layer definitions (PyTorch: BatchNorm weight + bias count)
 # ------------------------------------------------------------------------------------------------------------
@@ -125,19 +127,7 @@ def test_gradients_finite_and_nonzero(lsm2d):
     model, state = lsm2d
     x = jax.random.normal(jax.random.key(7), (2, 1, 20, 24))
     target = jax.random.normal(jax.random.key(8), (2, 2, 20, 24))
-
-    @eqx.filter_jit
-    @eqx.filter_grad
-    def grad(m):
-        y, _ = apply_batch(m, state, x)
-        return jnp.sum((y - target) ** 2)
-
-    leaves = jax.tree_util.tree_leaves_with_path(eqx.filter(grad(model), eqx.is_inexact_array))
-    assert len(leaves) == len(jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)))
-    for path, g in leaves:
-        name = jax.tree_util.keystr(path)
-        assert bool(jnp.all(jnp.isfinite(g))), name
-        assert bool(jnp.any(g != 0)), name
+    assert_gradients_finite_and_nonzero(model, state, x, target)
 
 
 def test_inference_mode(lsm2d):

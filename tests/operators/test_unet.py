@@ -11,6 +11,8 @@ import pytest
 from scimlx.operators._common import apply_batch, count_params
 from scimlx.operators._unet import UNet, _max_pool2
 
+from .helpers import assert_gradients_finite_and_nonzero
+
 apply_jit = eqx.filter_jit(apply_batch)
 
 
@@ -130,19 +132,7 @@ def test_gradients_finite_and_nonzero_for_every_leaf(small_models):
     model, state, _ = small_models[1]  # every layer kind; 1-D keeps the compilation short
     x = jax.random.normal(jax.random.key(5), (2, 2, 13))
     target = jax.random.normal(jax.random.key(6), (2, 3, 13))
-
-    @eqx.filter_jit
-    @eqx.filter_grad
-    def grad(m):
-        y, _ = apply_batch(m, state, x)
-        return jnp.sum((y - target) ** 2)
-
-    g = grad(model)
-    leaves = jax.tree_util.tree_leaves(eqx.filter(g, eqx.is_inexact_array))
-    assert len(leaves) == len(jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)))
-    for leaf in leaves:
-        assert bool(jnp.all(jnp.isfinite(leaf)))
-        assert float(jnp.max(jnp.abs(leaf))) > 0
+    assert_gradients_finite_and_nonzero(model, state, x, target)
 
 
 def test_batch_norm_training_and_inference_modes(small_models):

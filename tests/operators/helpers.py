@@ -1,0 +1,24 @@
+"""Checks shared by the operator tests."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from scimlx.operators import apply_batch
+
+
+def assert_gradients_finite_and_nonzero(model, state, x, target):
+    """The gradient of a squared error through `apply_batch` is finite and non-zero in every leaf."""
+
+    @eqx.filter_jit
+    @eqx.filter_grad
+    def grad(m):
+        y, _ = apply_batch(m, state, x)
+        return jnp.sum((y - target) ** 2)
+
+    leaves = jax.tree_util.tree_leaves_with_path(eqx.filter(grad(model), eqx.is_inexact_array))
+    assert len(leaves) == len(jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)))
+    for path, g in leaves:
+        name = jax.tree_util.keystr(path)
+        assert bool(jnp.all(jnp.isfinite(g))), name
+        assert bool(jnp.any(g != 0)), name
