@@ -3,3 +3,5 @@
 import importlib.metadata
 
 __version__ = importlib.metadata.version("scimlx")
+
+from ._cache import enable_compilation_cache as enable_compilation_cache  # noqa: E402

@@ -1,5 +1,10 @@
+import os
+
 import jax
 import pytest
+
+# the `scimlx` command keeps compiled programs under the user's cache directory; not during the tests
+os.environ.setdefault("SCIMLX_JAX_CACHE", "0")
 
 
 @pytest.fixture

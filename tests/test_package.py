@@ -37,3 +37,21 @@ def test_readme_quick_start_is_the_ci_command():
     assert "pip install -e . && scimlx bench smoke" in readme
     assert "pip install -e '.[test]' && pytest" in readme
     assert "pip install -e '.[test]' && pytest" in ci
+
+
+def test_enable_compilation_cache(tmp_path, monkeypatch):
+    import jax
+
+    import scimlx
+
+    before = jax.config.jax_compilation_cache_dir
+    monkeypatch.setenv("SCIMLX_JAX_CACHE", "0")
+    assert scimlx.enable_compilation_cache() is None  # disabled by the environment
+    try:
+        path = scimlx.enable_compilation_cache(tmp_path / "jax")
+        assert path == tmp_path / "jax" and path.is_dir()
+        assert jax.config.jax_compilation_cache_dir == str(path)
+        monkeypatch.delenv("SCIMLX_JAX_CACHE")
+        assert scimlx.enable_compilation_cache() is None  # already configured: left alone
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)

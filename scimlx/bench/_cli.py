@@ -208,6 +208,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("bench", "data"):  # repeated runs skip XLA compilation (SCIMLX_JAX_CACHE=0 disables)
+        from scimlx import enable_compilation_cache
+
+        enable_compilation_cache()
     try:
         if args.command == "list":
             return _list(args.what)

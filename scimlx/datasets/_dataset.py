@@ -9,7 +9,6 @@ import json
 import os
 import pathlib
 import shutil
-import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from scimlx._cache import user_cache_root
 from scimlx.core._io import atomic_write
 from scimlx.core._validate import check_int
 from scimlx.core.geometry import Grid
@@ -97,13 +97,7 @@ def cache_dir() -> pathlib.Path:
     env = os.environ.get("SCIMLX_DATA")
     if env:
         return pathlib.Path(env).expanduser()
-    if sys.platform == "win32":
-        base = pathlib.Path(os.environ.get("LOCALAPPDATA", pathlib.Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = pathlib.Path.home() / "Library" / "Caches"
-    else:
-        base = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache"))
-    return base / "scimlx"
+    return user_cache_root()
 
 
 def _jsonable(v: Any) -> Any:
