@@ -22,3 +22,9 @@ def assert_gradients_finite_and_nonzero(model, state, x, target):
         name = jax.tree_util.keystr(path)
         assert bool(jnp.all(jnp.isfinite(g))), name
         assert bool(jnp.any(g != 0)), name
+
+
+def rbg_key(seed: int):
+    """A PRNG key whose draws compile fast on a CPU: with the default threefry every new weight shape costs
+    a compilation when a model initialises (~15 s for a small LSM), which dominates these tests."""
+    return jax.random.key(seed, impl="rbg")

@@ -11,15 +11,9 @@ import pytest
 from scimlx.operators._common import apply_batch, count_params
 from scimlx.operators._fno import FNO, FNO_CONFIGS, SpectralConv
 
-from .helpers import assert_gradients_finite_and_nonzero
+from .helpers import assert_gradients_finite_and_nonzero, rbg_key
 
 apply_jit = eqx.filter_jit(apply_batch)
-
-
-def rbg_key(seed: int):
-    # The "rbg" generator compiles far faster than threefry: each new weight shape costs a compilation
-    # when a model initialises eagerly, and that dominates the run time of these tests on a CPU.
-    return jax.random.key(seed, impl="rbg")
 
 
 def analytic_fno_count(in_channels, out_channels, *, ndim, modes, width, n_layers, projection=128, grid=True):

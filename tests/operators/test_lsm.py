@@ -12,7 +12,7 @@ import pytest
 from scimlx.operators._common import apply_batch, count_params
 from scimlx.operators._lsm import LSM, NeuralSpectralBlock, lsm_padding, upsample_bilinear_aligned
 
-from .helpers import assert_gradients_finite_and_nonzero
+from .helpers import assert_gradients_finite_and_nonzero, rbg_key
 
 # ------------------------------------------------------------------------------------------------------------
 # Analytic parameter count from the reference layer definitions (PyTorch: BatchNorm weight + bias count)
@@ -69,15 +69,9 @@ def test_parameter_count_small_model_measured(lsm2d):
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _fast_key(seed):
-    """A typed PRNG key whose `uniform` compiles fast on CPU: with the default threefry every new weight shape
-    costs ~0.6 s of XLA compilation when a model is built (~15 s for a small LSM)."""
-    return jax.random.key(seed, impl="rbg")
-
-
 @pytest.fixture(scope="module")
 def lsm2d():
-    return eqx.nn.make_with_state(LSM)(1, 2, ndim=2, width=8, key=_fast_key(1))
+    return eqx.nn.make_with_state(LSM)(1, 2, ndim=2, width=8, key=rbg_key(1))
 
 
 @eqx.filter_jit
@@ -103,19 +97,19 @@ def test_shapes_2d(lsm2d, shape):
 
 
 def test_shapes_1d_and_explicit_padding():
-    model, state = eqx.nn.make_with_state(LSM)(2, 3, ndim=1, width=8, key=_fast_key(3))
+    model, state = eqx.nn.make_with_state(LSM)(2, 3, ndim=1, width=8, key=rbg_key(3))
     x = jax.random.normal(jax.random.key(4), (2, 2, 40))  # pad 8 -> 48, patch 3
     y, _ = _train_apply(model, state, x)
     assert y.shape == (2, 3, 40) and bool(jnp.all(jnp.isfinite(y)))
     # no padding: scales 20, 10, 5, 2, 1 (odd sizes: the decoder pads the upsampled map), patch 1
-    model0, state0 = eqx.nn.make_with_state(LSM)(2, 3, ndim=1, width=8, padding=0, key=_fast_key(3))
+    model0, state0 = eqx.nn.make_with_state(LSM)(2, 3, ndim=1, width=8, padding=0, key=rbg_key(3))
     assert model0.padding_and_patch((20,)) == ((0,), (1,))
     y, _ = _train_apply(model0, state0, x[..., :20])
     assert y.shape == (2, 3, 20) and bool(jnp.all(jnp.isfinite(y)))
 
 
 def test_shapes_3d():
-    model, state = eqx.nn.make_with_state(LSM)(1, 1, ndim=3, width=8, key=_fast_key(5))
+    model, state = eqx.nn.make_with_state(LSM)(1, 1, ndim=3, width=8, key=rbg_key(5))
     assert model.padding_and_patch((16, 16, 16)) == ((0, 0, 0), (1, 1, 1))
     assert model.padding_and_patch((20, 16, 8)) == ((12, 0, 8), (2, 1, 1))
     x = jax.random.normal(jax.random.key(6), (2, 1, 16, 16, 16))
@@ -180,7 +174,7 @@ def _nsb_reference(x, latent, weights, enc_w, enc_b, dec_w, dec_b, patch, heads)
 
 def test_neural_spectral_block_matches_reference_layout():
     c, heads, patch = 16, 8, (4, 3)
-    block = NeuralSpectralBlock(2, c, num_basis=12, num_token=4, n_heads=heads, key=_fast_key(10))
+    block = NeuralSpectralBlock(2, c, num_basis=12, num_token=4, n_heads=heads, key=rbg_key(10))
     # larger, signed values than the initialisation so that every ordering mistake shows
     k1, k2, k3 = jax.random.split(jax.random.key(11), 3)
     block = eqx.tree_at(lambda b: b.latent, block, jax.random.normal(k1, block.latent.shape))
@@ -202,7 +196,7 @@ def test_neural_spectral_block_matches_reference_layout():
 
 
 def test_neural_spectral_block_init_and_errors():
-    block = NeuralSpectralBlock(2, 64, key=_fast_key(0))
+    block = NeuralSpectralBlock(2, 64, key=rbg_key(0))
     assert block.weights.shape == (64, 24) and block.latent.shape == (8, 4, 8)
     for leaf in (block.weights, block.latent):  # U(0, 1) / C
         assert float(leaf.min()) >= 0.0 and float(leaf.max()) <= 1 / 64
@@ -307,7 +301,7 @@ def test_padding_rule_per_axis_and_model():
 
 
 def test_bad_patch_raises_on_call(lsm2d):
-    model, state = eqx.nn.make_with_state(LSM)(1, 2, width=8, patch=3, key=_fast_key(1))
+    model, state = eqx.nn.make_with_state(LSM)(1, 2, width=8, patch=3, key=rbg_key(1))
     with pytest.raises(ValueError, match="patch"):
         apply_batch(model, state, jnp.zeros((2, 1, 32, 32)))  # coarsest map 2x2
 

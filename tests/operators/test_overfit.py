@@ -7,6 +7,8 @@ import pytest
 from scimlx.datasets import generate
 from scimlx.operators import FNO, LSM, TrainConfig, UNet, train_operator
 
+from .helpers import rbg_key
+
 
 @pytest.fixture(scope="module")
 def darcy16():
@@ -25,8 +27,7 @@ def darcy16():
 )
 def test_overfit_darcy(darcy16, cls, kwargs, train):
     x, y = darcy16
-    # an "rbg" key: model construction compiles one random draw per weight shape, much faster than threefry
-    model, state = eqx.nn.make_with_state(cls)(1, 1, ndim=2, key=jax.random.key(0, impl="rbg"), **kwargs)
+    model, state = eqx.nn.make_with_state(cls)(1, 1, ndim=2, key=rbg_key(0), **kwargs)
     config = TrainConfig(learning_rate=3e-3, weight_decay=0.0, **train)
     res = train_operator(model, state, x, y, key=jax.random.key(1), config=config, progress=False)
     loss = res.history["loss"]

@@ -11,15 +11,9 @@ import pytest
 from scimlx.operators._common import apply_batch, count_params
 from scimlx.operators._unet import UNet, _max_pool2
 
-from .helpers import assert_gradients_finite_and_nonzero
+from .helpers import assert_gradients_finite_and_nonzero, rbg_key
 
 apply_jit = eqx.filter_jit(apply_batch)
-
-
-def rbg_key(seed: int):
-    # The "rbg" generator compiles far faster than threefry: each new weight shape costs a compilation
-    # when a model initialises eagerly, and that dominates the run time of these tests on a CPU.
-    return jax.random.key(seed, impl="rbg")
 
 
 def analytic_unet_count(c_in, c_out, *, ndim, width, depth, grid=False):
