@@ -17,6 +17,7 @@ _SUITES: dict[str, str] = {
     "smoke": "scimlx.bench._smoke:SUITE",
     "datasets": "scimlx.bench._datasets:SUITE",
     "operators": "scimlx.bench._operators:SUITE",
+    "pinn": "scimlx.bench._pinn:SUITE",
 }
 
 

@@ -41,6 +41,9 @@ from .equations import (
     NavierStokes2DVorticity as NavierStokes2DVorticity,
 )
 from .equations import (
+    NonlinearDiffusion as NonlinearDiffusion,
+)
+from .equations import (
     Poisson as Poisson,
 )
 from .equations import (

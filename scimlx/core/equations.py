@@ -15,6 +15,7 @@ the grid (GridField only) or fields. Parameters are checked when they are concre
 | advection | u_t + c·∇u = f |
 | burgers | u_t + (u·∇)u = νΔu + f (1-D: u_t + (u²/2)_x = νu_xx + f) |
 | allen_cahn | u_t = DΔu - a(u³ - u) + f |
+| nonlinear_diffusion | u_t = α∇·(u∇u) + f |
 | klein_gordon | u_tt - c²Δu + αu + βu^p = f |
 | darcy | -∇·(a∇u) = f |
 | navier_stokes_2d_vorticity | ω_t + u·∇ω = νΔω + f, u = (ψ_y, -ψ_x), -Δψ = ω |
@@ -336,6 +337,37 @@ class AllenCahn(Equation):
         )
 
 
+class NonlinearDiffusion(Equation):
+    """Nonlinear (porous-medium type) diffusion `u_t = α∇·(u∇u) + f = α(|∇u|² + uΔu) + f`; the default
+    `α = 0.05` is the SPINN/PIG benchmark.
+
+    On a bounded grid with `fd_order=2` the flux is the conservative scheme with face-averaged `u` (see
+    [`GridField.div_flux`][scimlx.core.GridField.div_flux]).
+
+    Residual: `u_t - α∇·(u∇u) - f`.
+
+    **Arguments:**
+
+    - `alpha`: `α >= 0`; default 0.05.
+    - `source`: `f`; default 0.
+    """
+
+    name: ClassVar[str] = "nonlinear_diffusion"
+    formula: ClassVar[str] = "u_t = α∇·(u∇u) + f"
+    time_dependent: ClassVar[bool] = True
+    alpha: float = 0.05
+    source: Coefficient = 0.0
+
+    def __check_init__(self):
+        _check_param("alpha", self.alpha, nonnegative=True)
+        _check_param("source", self.source)
+
+    def residual(self, field: AbstractField) -> Array:
+        self._check_field(field)
+        self._check_scalar(field)
+        return field.dt() - self.alpha * field.div_flux(field) - _term(field, self.source, "source")
+
+
 class KleinGordon(Equation):
     """Nonlinear Klein-Gordon: `u_tt - c²Δu + αu + βu^p = f`; the defaults (`c = 1, α = 0, β = 1, p = 2`) are
     the SPINN/PIG benchmark `u_tt - Δu + u² = f`.
@@ -584,6 +616,7 @@ EQUATIONS: dict[str, type[Equation]] = {
         Advection,
         Burgers,
         AllenCahn,
+        NonlinearDiffusion,
         KleinGordon,
         Darcy,
         NavierStokes2DVorticity,

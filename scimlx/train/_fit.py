@@ -141,7 +141,7 @@ def _unpack_loss(out: Any, stateful: bool, has_aux: bool) -> tuple[Array, Any, A
     return loss, new_state, aux
 
 
-def _make_step(optimizer, data_kind, stateful, has_aux):
+def _make_step(optimizer, data_kind, stateful, has_aux, resample_every=1):
     optimizer = optax.with_extra_args_support(optimizer)
 
     # `loss_fn` and the sampler are arguments (not closed over), so that arrays they
@@ -149,6 +149,8 @@ def _make_step(optimizer, data_kind, stateful, has_aux):
     @eqx.filter_jit
     def step_fn(loss_fn, sampler, model, opt_state, state, data, idx, step, base_key):
         data_key, loss_key = jax.random.split(jax.random.fold_in(base_key, step))
+        if resample_every > 1:  # the batch of the last step that is a multiple of `resample_every`
+            data_key = jax.random.split(jax.random.fold_in(base_key, step - step % resample_every))[0]
         if data_kind == "arrays":
             batch = jax.tree.map(lambda x: x[idx], data)
         elif data_kind == "sampler":
@@ -211,6 +213,7 @@ def fit(
     config: Mapping[str, Any] | None = None,
     progress: bool = True,
     has_aux: bool = False,
+    resample_every: int = 1,
 ) -> FitResult:
     """Train `model` by minimising `loss_fn` with an optax optimiser.
 
@@ -269,6 +272,9 @@ def fit(
     - `progress`: show a tqdm progress bar with the step, the loss and it/s (refreshed
         at most every ~0.2 s).
     - `has_aux`: whether `loss_fn` also returns a dict of auxiliary scalars.
+    - `resample_every`: with a sampler, draw a new batch only every `resample_every` steps
+        (the steps in between reuse the key, hence the batch, of the last multiple), as PINN
+        codes resample their collocation points every 100 iterations. Default 1: every step.
 
     **Returns:**
 
@@ -327,6 +333,9 @@ def fit(
             )
         steps_per_epoch = None
 
+    resample_every = check_int("resample_every", resample_every)
+    if resample_every != 1 and data_kind != "sampler":
+        raise ValueError("`resample_every` needs a sampler `data` (a function `key -> batch`).")
     stateful = state is not None
     if eval_fn is not None and not callable(eval_fn):
         raise TypeError(f"`eval_fn` must be callable, got {type(eval_fn)}.")
@@ -352,6 +361,8 @@ def fit(
         "stateful": stateful,
         "has_aux": bool(has_aux),
     }
+    if resample_every != 1:
+        settings["resample_every"] = resample_every
     k_step, k_perm = jax.random.split(key)
     params = eqx.filter(model, eqx.is_inexact_array)
     opt_state = optimizer.init(params)
@@ -394,7 +405,7 @@ def fit(
             )
 
     # ------------------------------------------------------------ the loop
-    step_fn = _make_step(optimizer, data_kind, stateful, bool(has_aux))
+    step_fn = _make_step(optimizer, data_kind, stateful, bool(has_aux), resample_every)
     sampler = data if data_kind == "sampler" else None
     step_data = data if data_kind == "arrays" else None
     time_offset = history["time"][-1] if history["time"] else 0.0

@@ -23,6 +23,7 @@ from scimlx.core import (
     KleinGordon,
     KuramotoSivashinsky,
     NavierStokes2DVorticity,
+    NonlinearDiffusion,
     PointField,
     Poisson,
     get_equation,
@@ -112,6 +113,24 @@ def _klein_gordon():
     return KleinGordon(source=f), u, Box((-1, -1, 0), (1, 1, 1)), False, True
 
 
+def _nonlinear_diffusion():
+    alpha = 0.05
+
+    def u(z):
+        return 1 + 0.5 * jnp.exp(-z[2]) * jnp.sin(PI * z[0]) * jnp.sin(PI * z[1])
+
+    def f(z):  # u_t - alpha (|grad u|^2 + u lap u), by hand
+        x, y, t = z
+        e, s = jnp.exp(-t), jnp.sin(PI * x) * jnp.sin(PI * y)
+        ut = -0.5 * e * s
+        g2 = 0.25 * e**2 * PI**2 * ((jnp.cos(PI * x) * jnp.sin(PI * y)) ** 2
+                                     + (jnp.sin(PI * x) * jnp.cos(PI * y)) ** 2)
+        lap = -(PI**2) * e * s
+        return ut - alpha * (g2 + u(z) * lap)
+
+    return NonlinearDiffusion(alpha=alpha, source=f), u, Box((0, 0, 0), (1, 1, 1)), False, True
+
+
 def _darcy():
     a = lambda z: 1 + z[0] + 2 * z[1]
     u = lambda z: jnp.sin(PI * z[0]) * jnp.sin(PI * z[1])
@@ -197,6 +216,7 @@ CASES = {
     "allen_cahn_kink": _allen_cahn_kink,
     "allen_cahn_manufactured": _allen_cahn_manufactured,
     "klein_gordon": _klein_gordon,
+    "nonlinear_diffusion": _nonlinear_diffusion,
     "darcy": _darcy,
     "kuramoto_sivashinsky": _ks,
     "ns_taylor_green_pair": _taylor_green_pair,
@@ -250,6 +270,7 @@ ORDER_CASES = [
     ("allen_cahn_kink", 2, 24),
     ("allen_cahn_manufactured", 4, 16),
     ("klein_gordon", 2, 12),
+    ("nonlinear_diffusion", 2, 12),
     ("darcy", 2, 16),
     ("darcy", 4, 16),
     ("kuramoto_sivashinsky", 2, 32),
@@ -336,7 +357,7 @@ def test_jit_vmap_grad_through_point_residuals(case):
 
 
 GRID_CASES = ["poisson", "helmholtz", "heat", "advection", "burgers_1d", "burgers_2d",
-              "allen_cahn_manufactured", "klein_gordon", "darcy", "kuramoto_sivashinsky",
+              "allen_cahn_manufactured", "klein_gordon", "nonlinear_diffusion", "darcy", "kuramoto_sivashinsky",
               "ns_manufactured_pair", "ns_vorticity_only", "fokker_planck"]
 
 

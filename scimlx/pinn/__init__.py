@@ -1,0 +1,28 @@
+"""Physics-informed solvers: the [`Problem`][scimlx.pinn.Problem] API on the core's residuals, the MLP
+baseline [`PINN`][scimlx.pinn.PINN], Physics-Informed Gaussians [`PIG`][scimlx.pinn.PIG], the benchmarks."""
+
+from ._conditions import Condition as Condition
+from ._conditions import Dirichlet as Dirichlet
+from ._conditions import InitialValue as InitialValue
+from ._conditions import InitialVelocity as InitialVelocity
+from ._conditions import Neumann as Neumann
+from ._conditions import Periodic as Periodic
+from ._models import PIG as PIG
+from ._models import PINN as PINN
+from ._models import PointModel as PointModel
+from ._models import map_points as map_points
+from ._problem import Problem as Problem
+from ._problems import PAPER_SETTINGS as PAPER_SETTINGS
+from ._problems import PROBLEMS as PROBLEMS
+from ._problems import allen_cahn_1d as allen_cahn_1d
+from ._problems import flow_mixing_2p1d as flow_mixing_2p1d
+from ._problems import get_problem as get_problem
+from ._problems import helmholtz_2d as helmholtz_2d
+from ._problems import klein_gordon_2p1d as klein_gordon_2p1d
+from ._problems import nonlinear_diffusion_2p1d as nonlinear_diffusion_2p1d
+from ._problems import problem_names as problem_names
+from ._reference import allen_cahn_reference as allen_cahn_reference
+from ._reference import nonlinear_diffusion_initial as nonlinear_diffusion_initial
+from ._reference import nonlinear_diffusion_reference as nonlinear_diffusion_reference
+from ._training import PINNResult as PINNResult
+from ._training import train_pinn as train_pinn

@@ -1,0 +1,233 @@
+"""Boundary and initial conditions of a physics-informed problem: each draws its own points and gives a
+residual per point, computed from a [`PointField`][scimlx.core.PointField] of the model."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PRNGKeyArray
+
+from scimlx.core import Box, PointField, sample_boundary, sample_initial
+from scimlx.core._validate import check_int, check_number
+
+Value = Callable[[Array], Array] | float
+
+
+def _as_function(name: str, value: Value) -> Callable[[Array], Array]:
+    if callable(value):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`{name}` must be a number or a function of the point, got {value!r}")
+    c = float(value)
+    return lambda z: jnp.asarray(c, z.dtype) + 0 * z[0]
+
+
+def _spatial_axes(name: str, axes: Sequence[int] | None, n_space: int) -> tuple[int, ...]:
+    if axes is None:
+        return tuple(range(n_space))
+    try:
+        out = tuple(axes)
+    except TypeError as e:
+        raise TypeError(f"`{name}` must be a sequence of spatial axis indices, got {axes!r}") from e
+    if not out or any(
+        isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not 0 <= a < n_space for a in out
+    ):
+        raise ValueError(f"`{name}` must list spatial axes in [0, {n_space}), got {axes!r}")
+    return tuple(sorted({int(a) for a in out}))
+
+
+class Condition(eqx.Module):
+    """A boundary or initial condition: `sample` draws its points, `residual` is its defect at one of them.
+
+    **Arguments** (shared by every condition):
+
+    - `n`: the number of points it draws (per face for the face conditions).
+    - `weight`: its weight in the loss (the mean square of its residual is multiplied by it).
+    """
+
+    @abc.abstractmethod
+    def sample(self, box: Box, time: bool, *, key: PRNGKeyArray, dtype=None) -> dict[str, Array]:
+        """Draw this condition's points in `box` (time last when `time`): a dict of arrays, one row per point,
+        with at least `"x"`."""
+
+    @abc.abstractmethod
+    def residual(self, fn: Callable[[Array], Array], row: dict[str, Array], time: bool) -> Array:
+        """The condition's defect at one sampled row for the model `fn` (a function of one point)."""
+
+    def _check(self) -> None:
+        check_int("n", self.n)
+        check_number("weight", self.weight, low=0)
+
+    def describe(self) -> str:
+        """A one-line description."""
+        return type(self).__name__
+
+
+class Dirichlet(Condition):
+    """`u = g` on the spatial faces of the domain.
+
+    **Arguments:**
+
+    - `value`: `g`, a number or a function of the point `z = (x[, t])`; default 0.
+    - `axes`: the spatial axes whose two faces carry the condition; default all.
+    - `n`: points per face.
+    - `weight`: loss weight.
+    """
+
+    value: Value = 0.0
+    axes: tuple[int, ...] | None = eqx.field(default=None, static=True)
+    n: int = eqx.field(default=256, static=True)
+    weight: float = eqx.field(default=1.0, static=True)
+
+    def __check_init__(self):
+        self._check()
+        _as_function("value", self.value)
+
+    def sample(self, box, time, *, key, dtype=None):
+        n_space = box.ndim - int(time)
+        axes = _spatial_axes("axes", self.axes, n_space)
+        x, _ = sample_boundary(box, self.n, key=key, axes=axes, per_face=True, dtype=dtype)
+        return {"x": x}
+
+    def residual(self, fn, row, time):
+        return fn(row["x"]) - _as_function("value", self.value)(row["x"])
+
+
+class Neumann(Condition):
+    """`n·∇u = g` on the spatial faces of the domain (`n` the outward unit normal).
+
+    **Arguments:**
+
+    - `value`: `g`, a number or a function of the point; default 0.
+    - `axes`: the spatial axes whose two faces carry the condition; default all.
+    - `n`: points per face.
+    - `weight`: loss weight.
+    """
+
+    value: Value = 0.0
+    axes: tuple[int, ...] | None = eqx.field(default=None, static=True)
+    n: int = eqx.field(default=256, static=True)
+    weight: float = eqx.field(default=1.0, static=True)
+
+    def __check_init__(self):
+        self._check()
+        _as_function("value", self.value)
+
+    def sample(self, box, time, *, key, dtype=None):
+        n_space = box.ndim - int(time)
+        axes = _spatial_axes("axes", self.axes, n_space)
+        x, normal = sample_boundary(box, self.n, key=key, axes=axes, per_face=True, dtype=dtype)
+        return {"x": x, "normal": normal}
+
+    def residual(self, fn, row, time):
+        field = PointField(fn, row["x"], time=time)
+        flux = jnp.sum(row["normal"][: field.ndim] * field.grad())
+        return flux - _as_function("value", self.value)(row["x"])
+
+
+class Periodic(Condition):
+    """Periodicity along one spatial axis: `u` (and its first `derivatives` normal derivatives) agree on the
+    two opposite faces.
+
+    **Arguments:**
+
+    - `axis`: the spatial axis.
+    - `derivatives`: how many normal derivatives must also agree (0 = values only); default 1.
+    - `n`: points on the face pair.
+    - `weight`: loss weight.
+    """
+
+    axis: int = eqx.field(default=0, static=True)
+    derivatives: int = eqx.field(default=1, static=True)
+    n: int = eqx.field(default=256, static=True)
+    weight: float = eqx.field(default=1.0, static=True)
+
+    def __check_init__(self):
+        self._check()
+        check_int("derivatives", self.derivatives, low=0)
+        if isinstance(self.axis, bool) or not isinstance(self.axis, (int, np.integer)) or self.axis < 0:
+            raise ValueError(f"`axis` must be a spatial axis index >= 0, got {self.axis!r}")
+
+    def sample(self, box, time, *, key, dtype=None):
+        _spatial_axes("axis", (self.axis,), box.ndim - int(time))
+        x, _ = sample_boundary(box, self.n, key=key, axes=(self.axis,), per_face=True, dtype=dtype)
+        lo = x[: self.n]
+        hi = lo.at[:, self.axis].set(box.hi[self.axis])
+        return {"x": lo, "partner": hi}
+
+    def residual(self, fn, row, time):
+        a, b = PointField(fn, row["x"], time=time), PointField(fn, row["partner"], time=time)
+        out = [a.value - b.value]
+        for m in range(1, self.derivatives + 1):
+            out.append(a.d(self.axis, m) - b.d(self.axis, m))
+        return jnp.stack(out)
+
+    def describe(self) -> str:
+        return f"Periodic(axis={self.axis})"
+
+
+class InitialValue(Condition):
+    """`u(x, t_0) = g(x)` on the initial slice of a space-time domain.
+
+    **Arguments:**
+
+    - `value`: `g`, a number or a function of the point `z = (x, t_0)`.
+    - `n`: points on the initial slice.
+    - `weight`: loss weight.
+    """
+
+    value: Value = 0.0
+    n: int = eqx.field(default=256, static=True)
+    weight: float = eqx.field(default=1.0, static=True)
+
+    def __check_init__(self):
+        self._check()
+        _as_function("value", self.value)
+
+    def sample(self, box, time, *, key, dtype=None):
+        if not time:
+            raise ValueError("an initial condition needs a time-dependent problem (`time=True`)")
+        return {"x": sample_initial(box, self.n, key=key, dtype=dtype)}
+
+    def residual(self, fn, row, time):
+        return fn(row["x"]) - _as_function("value", self.value)(row["x"])
+
+
+class InitialVelocity(Condition):
+    """`u_t(x, t_0) = h(x)` on the initial slice (second-order-in-time equations).
+
+    **Arguments:**
+
+    - `value`: `h`, a number or a function of the point `z = (x, t_0)`.
+    - `n`: points on the initial slice.
+    - `weight`: loss weight.
+    """
+
+    value: Value = 0.0
+    n: int = eqx.field(default=256, static=True)
+    weight: float = eqx.field(default=1.0, static=True)
+
+    def __check_init__(self):
+        self._check()
+        _as_function("value", self.value)
+
+    def sample(self, box, time, *, key, dtype=None):
+        if not time:
+            raise ValueError("an initial condition needs a time-dependent problem (`time=True`)")
+        return {"x": sample_initial(box, self.n, key=key, dtype=dtype)}
+
+    def residual(self, fn, row, time):
+        return PointField(fn, row["x"], time=time).dt() - _as_function("value", self.value)(row["x"])
+
+
+def condition_points(condition: Condition, box: Box, time: bool) -> int:
+    """How many points `condition.sample` draws."""
+    if isinstance(condition, (Dirichlet, Neumann)):
+        n_space = box.ndim - int(time)
+        return condition.n * 2 * len(_spatial_axes("axes", condition.axes, n_space))
+    return condition.n
+
