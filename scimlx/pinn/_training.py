@@ -163,7 +163,6 @@ def train_pinn(
 
     config = {
         "problem": problem.name,
-        "steps": steps,
         "n_collocation": n_collocation,
         "resample_every": resample_every,
         "causal_tol": causal_tol,
