@@ -109,3 +109,17 @@ def test_bad_training_input(helmholtz):
         train_pinn(helmholtz, PIG(2, 4, key=_key()), steps=0, key=_key())
     with pytest.raises(ValueError, match="spatial dimension"):  # KS is 1-D
         Problem("ks", KuramotoSivashinsky(), Box((0, 0, 0), (1, 1, 1)), exact=lambda z: z[0], test_shape=3)
+
+
+def test_readme_pinn_example_runs():
+    import pathlib
+
+    text = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    block = text.split("```python\n")[4].split("```", 1)[0]
+    assert "train_pinn(" in block
+    block = block.replace("jax.random.key(0)", 'jax.random.key(0, impl="rbg")')
+    block = block.replace("print(", "(lambda *a: 0)(")
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    res = namespace["res"]
+    assert 0 < res.best_error <= res.final_error < 1.5 and len(res.fit.history["loss"]) == 20
