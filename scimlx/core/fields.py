@@ -198,10 +198,11 @@ class PointField(AbstractField):
         return self.x
 
     def _basis(self, i: int) -> Array:
-        return jnp.zeros_like(self.x).at[i].set(1)
+        # a constant (numpy) unit vector: XLA folds it into the tangent computation
+        return jnp.asarray(np.eye(self.x.shape[0], dtype=self.x.dtype)[i])
 
     def _spatial_basis(self) -> Array:
-        return jnp.eye(self.ndim, self.x.shape[0], dtype=self.x.dtype)
+        return jnp.asarray(np.eye(self.ndim, self.x.shape[0], dtype=self.x.dtype))
 
     def _nested(self, fn, vs) -> Array:
         f = fn
@@ -295,15 +296,16 @@ class PointField(AbstractField):
         return jnp.mean(jnp.sum(jv * probes, axis=-1), axis=0)
 
     def div_flux(self, c: Coefficient) -> Array:
+        """`div(c grad u)`, evaluated as `c Δu + ∇c·∇u` (forward-mode Laplacian, two gradients): the same
+        value as differentiating the flux, several times cheaper than forward-over-reverse."""
         if self.components != ():
             raise ValueError(f"div_flux needs a scalar field; the value has shape {self.components}")
         coef = self.coefficient(c, name="c")
         if coef.components != ():
             raise ValueError(f"`c` must be a scalar coefficient; it has components {coef.components}")
-        cfn = coef.fn
-        gradu = jax.grad(self.fn)
-        d = self.ndim
-        return PointField(lambda y: cfn(y) * gradu(y)[:d], self.x, time=self.time).div()
+        gu = self.grad()
+        gc = gu if coef is self else coef.grad()
+        return coef.value * self.laplacian() + jnp.sum(gc * gu, axis=0)
 
     def map(self, fn: Callable[[Array], Array]) -> PointField:
         u = self.fn
