@@ -357,8 +357,8 @@ def test_jit_vmap_grad_through_point_residuals(case):
 
 
 GRID_CASES = ["poisson", "helmholtz", "heat", "advection", "burgers_1d", "burgers_2d",
-              "allen_cahn_manufactured", "klein_gordon", "nonlinear_diffusion", "darcy", "kuramoto_sivashinsky",
-              "ns_manufactured_pair", "ns_vorticity_only", "fokker_planck"]
+              "allen_cahn_manufactured", "klein_gordon", "nonlinear_diffusion", "darcy",
+              "kuramoto_sivashinsky", "ns_manufactured_pair", "ns_vorticity_only", "fokker_planck"]
 
 
 @pytest.mark.parametrize("case", GRID_CASES)

@@ -151,3 +151,20 @@ def test_bad_model_input():
         PINN(3, 8, 2, box=Box((0, 0), (1, 1)), key=_key())
     with pytest.raises(TypeError, match="key"):
         PINN(2, 8, 2, key=0)
+
+
+def test_plot_solution_shows_model_reference_and_error(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from scimlx.pinn import plot_solution
+
+    problem = get_problem("flow_mixing_2p1d", preset="quick", test_resolution=8)
+    fig = plot_solution(problem, problem.exact, time=2.0, path=tmp_path / "fm.png")
+    assert (tmp_path / "fm.png").stat().st_size > 0
+    assert "rel. L2 0.00e+00" in fig.axes[2].get_title()  # the exact solution against itself
+    ac = get_problem("allen_cahn_1d", preset="quick", test_x=16, test_t=6)
+    fig = plot_solution(ac, lambda z: z[0] ** 2)
+    assert len(fig.axes) == 6  # three images and their colour bars
+    with pytest.raises(TypeError, match="problem"):
+        plot_solution("allen_cahn_1d", problem.exact)

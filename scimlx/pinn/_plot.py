@@ -1,0 +1,81 @@
+"""A look at a trained physics-informed model: prediction, reference and error on the problem's test grid."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Callable
+
+import numpy as np
+
+from scimlx.core._validate import check_int
+
+from ._models import map_points
+from ._problem import Problem
+
+
+def plot_solution(
+    problem: Problem,
+    model: Callable,
+    *,
+    time: float | None = None,
+    chunk_size: int | None = 4096,
+    path: str | os.PathLike | None = None,
+):
+    """Plot the model's prediction, the exact or reference solution and the absolute error on the test grid.
+
+    Two coordinates (a steady 2-D problem, or 1-D in space and time) give images over the whole domain; a 2-D
+    problem in space and time is shown at one time of the test grid.
+
+    **Arguments:**
+
+    - `problem`: the [`Problem`][scimlx.pinn.Problem].
+    - `model`: a function of one point (a trained PINN or PIG).
+    - `time`: for (2+1)-D problems, the time shown (the nearest test time; default the final one).
+    - `chunk_size`: test points evaluated at a time.
+    - `path`: also save the figure there (any format matplotlib knows).
+
+    **Returns:** the matplotlib `Figure`.
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(problem, Problem):
+        raise TypeError(f"`problem` must be a scimlx.pinn Problem, got {type(problem).__name__}")
+    if not callable(model):
+        raise TypeError(f"`model` must be a function of one point, got {model!r}")
+    chunk_size = check_int("chunk_size", chunk_size, optional=True)
+    pts, vals = problem.test_data()
+    pred = np.asarray(map_points(model, pts, chunk_size))
+    pts, vals = np.asarray(pts), np.asarray(vals)
+    axes = [np.unique(pts[:, i]) for i in range(pts.shape[1])]
+    shape = tuple(len(a) for a in axes)
+    if int(np.prod(shape)) != pts.shape[0]:
+        raise ValueError("the problem's test points do not form a tensor grid; plot them yourself")
+    u, p = vals.reshape(shape), pred.reshape(shape)
+    names = [f"x{i}" for i in range(problem.ndim - int(problem.time))] + (["t"] if problem.time else [])
+    if problem.ndim == 3 and problem.time:
+        ti = len(axes[2]) - 1 if time is None else int(np.argmin(np.abs(axes[2] - float(time))))
+        u, p, axes, suffix = u[..., ti], p[..., ti], axes[:2], f" at t = {axes[2][ti]:.3g}"
+        names = names[:2]
+    elif problem.ndim == 2:
+        suffix = ""
+    else:
+        raise ValueError(f"plot_solution shows 2-D and (2+1)-D problems; this one has {problem.ndim} axes")
+    extent = (axes[0][0], axes[0][-1], axes[1][0], axes[1][-1])
+    err = np.linalg.norm(p - u) / np.linalg.norm(u)
+    fig, axs = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
+    kind = "exact" if problem.reference is None else "reference"
+    for ax, field, title, cmap in (
+        (axs[0], p, "model", "RdBu_r"),
+        (axs[1], u, kind, "RdBu_r"),
+        (axs[2], np.abs(p - u), f"|error| (rel. L2 {err:.2e})", "magma"),
+    ):
+        im = ax.imshow(field.T, origin="lower", extent=extent, aspect="auto", cmap=cmap)
+        fig.colorbar(im, ax=ax, shrink=0.85)
+        ax.set_title(title + suffix, fontsize=9)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+    fig.suptitle(f"{problem.name}: {problem.description}", fontsize=10)
+    if path is not None:
+        fig.savefig(pathlib.Path(path), dpi=120)
+    return fig
