@@ -15,6 +15,15 @@ def _list(what: str) -> int:
         print(markdown_table(describe_equations()))
     if what == "all":
         print()
+    if what in ("problems", "all"):
+        from scimlx.pinn import get_problem, problem_names
+
+        rows = []
+        for n in problem_names():
+            p = get_problem(n)
+            rows.append({"problem": n, "equation": p.description, "points": p.points_per_sample()})
+        print(markdown_table(rows))
+        print()
     if what in ("suites", "all"):
         from ._registry import get_suite, suite_names
 
@@ -172,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"scimlx {scimlx.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     pl = sub.add_parser("list", help="list the equation catalogue or the benchmark suites")
-    pl.add_argument("what", nargs="?", default="all", choices=["equations", "suites", "all"])
+    pl.add_argument("what", nargs="?", default="all", choices=["equations", "problems", "suites", "all"])
     pb = sub.add_parser("bench", help="run a benchmark suite")
     pb.add_argument("suite", help="a suite name (see `scimlx list suites`)")
     pb.add_argument("--quick", action="store_true", help="the CPU-scale preset (minutes on a laptop)")

@@ -15,7 +15,13 @@ def test_list_shows_catalogue_and_suites(capsys):
         assert f"| {name} |" in out
     assert "-∇·(a∇u) = f" in out
     assert main(["list", "suites"]) == 0
-    assert "| smoke |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| smoke |" in out and "| pinn |" in out
+    assert main(["list", "problems"]) == 0
+    out = capsys.readouterr().out
+    for name in ("helmholtz_2d", "klein_gordon_2p1d", "flow_mixing_2p1d", "nonlinear_diffusion_2p1d",
+                 "allen_cahn_1d"):
+        assert f"| {name} |" in out
 
 
 def test_unknown_suite_is_a_clear_error(capsys, tmp_path):
