@@ -253,6 +253,29 @@ class SolveResult(eqx.Module):
         self.converged = converged
 
 
+def check_symmetric(A: Any, name: str = "A") -> None:
+    """Refuse a matrix that is visibly not symmetric: a concrete dense array or a `scipy.sparse` matrix whose
+    largest entry of `A - Aᵀ` exceeds `1e-5` times its largest entry. Matrix-free operators and traced arrays
+    cannot be checked and pass."""
+    if scipy.sparse.issparse(A):
+        if A.shape[0] != A.shape[1]:
+            return
+        diff = abs(A - A.T).max() if A.nnz else 0.0
+        scale = abs(A).max() if A.nnz else 0.0
+    elif isinstance(A, (np.ndarray, jax.Array)) and not isinstance(A, jax.core.Tracer):
+        if A.ndim != 2 or A.shape[0] != A.shape[1]:
+            return
+        arr = np.asarray(A)
+        diff, scale = np.max(np.abs(arr - arr.T), initial=0.0), np.max(np.abs(arr), initial=0.0)
+    else:
+        return
+    if diff > 1e-5 * scale:
+        raise ValueError(
+            f"`{name}` must be symmetric (conjugate-gradient methods need an SPD matrix); max |A - Aᵀ| = "
+            f"{float(diff):.3g} against max |A| = {float(scale):.3g}"
+        )
+
+
 def _validate_options(op: LinearOperator, b: Any, x0: Any, tol: Any, maxiter: Any):
     b_shape = jnp.shape(b)
     if b_shape != op.shape:
@@ -400,6 +423,7 @@ def pcg(
     A [`scimlx.core.linalg.SolveResult`][]. If `b == 0` the solution is `x = 0`, with zero
     iterations.
     """
+    check_symmetric(A)
     op = as_operator(A)
     tol, maxiter = _validate_options(op, b, x0, tol, maxiter)
     precond = _resolve_preconditioner(op, preconditioner)

@@ -1,0 +1,19 @@
+"""Linear solvers for large SPD systems: the core's conjugate gradients (re-exported), a geometric multigrid
+preconditioner, and the deep conjugate direction method (DCDM) with its network, data and training."""
+
+from scimlx.core.linalg import LinearOperator as LinearOperator
+from scimlx.core.linalg import SolveResult as SolveResult
+from scimlx.core.linalg import as_operator as as_operator
+from scimlx.core.linalg import cg as cg
+from scimlx.core.linalg import pcg as pcg
+
+from ._dcdm import DCDM_VARIANTS as DCDM_VARIANTS
+from ._dcdm import DCDMNet as DCDMNet
+from ._dcdm import dcdm as dcdm
+from ._dcdm import dcdm_loss as dcdm_loss
+from ._dcdm import lanczos as lanczos
+from ._dcdm import ritz_pairs as ritz_pairs
+from ._dcdm import ritz_rhs as ritz_rhs
+from ._multigrid import MultigridPreconditioner as MultigridPreconditioner
+from ._multigrid import multigrid_preconditioner as multigrid_preconditioner
+from ._training import train_dcdm as train_dcdm

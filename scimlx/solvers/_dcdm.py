@@ -1,0 +1,354 @@
+"""The deep conjugate direction method (Kaneda et al., ICML 2023): the solver, its network, its loss."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from scimlx.core._validate import check_int, check_key
+from scimlx.core.linalg import SolveResult, as_operator, check_symmetric
+
+
+def _norm(x: Array) -> Array:
+    return jnp.sqrt(jnp.sum(x * x))
+
+
+def dcdm(
+    A: Any,
+    b: Float[ArrayLike, "*shape"],
+    model: Callable[[Array], Array],
+    *,
+    tol: float = 1e-4,
+    max_iter: int = 100,
+    n_orth: int = 2,
+    x0: Float[ArrayLike, "*shape"] | None = None,
+    mask: Float[ArrayLike, "*shape"] | None = None,
+) -> SolveResult:
+    """Solve the symmetric positive (semi-)definite system `A x = b` by the deep conjugate direction method.
+
+    Each iteration, as the reference implementation: the model maps the normalised residual `r / ‖r‖` to a
+    direction `q`, which is A-orthogonalised against the last `n_orth` directions (`q ← q - Σ (qᵀAp_j /
+    p_jᵀAp_j) p_j`); the step is the exact line search `α = pᵀr / pᵀAp`, and the residual is recomputed as
+    `b - A x` (two products with `A` per iteration). Iteration stops at `‖r‖ / ‖b‖ <= tol`, the stopping test
+    of [`cg`][scimlx.solvers.cg].
+
+    **Arguments:**
+
+    - `A`: the operator (a [`LinearOperator`][scimlx.core.LinearOperator], or a matrix: see `as_operator`).
+    - `b`: the right-hand side, of the operator's shape.
+    - `model`: a function of an array of the operator's shape returning an array of that shape (a trained
+        [`DCDMNet`][scimlx.solvers.DCDMNet], or any approximate inverse: its scale does not matter).
+    - `tol`: relative tolerance; default 1e-4 (the paper's).
+    - `max_iter`: the maximum number of iterations; default 100 (the reference's test script).
+    - `n_orth`: previous directions to A-orthogonalise against; default 2 (the paper's); 0 disables.
+    - `x0`: the initial guess; default zeros.
+    - `mask`: optional, multiplies every direction (e.g. the fluid mask of a pressure system, so that the
+        solution stays zero on solid and empty cells).
+
+    **Returns:** a [`SolveResult`][scimlx.core.SolveResult] (solution, iterations, residual history of length
+    `max_iter + 1` with NaN after the last iteration, converged flag).
+    """
+    check_symmetric(A)
+    op = as_operator(A)
+    if not callable(model):
+        raise TypeError(f"`model` must be a function of the residual, got {type(model).__name__}")
+    b = jnp.asarray(b)
+    if b.shape != op.shape:
+        raise ValueError(f"`b` must have the operator's shape {op.shape}, got {b.shape}")
+    if x0 is not None and jnp.shape(x0) != op.shape:
+        raise ValueError(f"`x0` must have the operator's shape {op.shape}, got {jnp.shape(x0)}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)):
+        raise TypeError(f"`tol` must be a real number, got {tol!r}")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"`tol` must be positive and finite, got {tol}")
+    max_iter = check_int("max_iter", max_iter)
+    n_orth = check_int("n_orth", n_orth, low=0)
+    if mask is not None and jnp.shape(mask) != op.shape:
+        raise ValueError(f"`mask` must have the operator's shape {op.shape}, got {jnp.shape(mask)}")
+    dtype = b.dtype if jnp.issubdtype(b.dtype, jnp.floating) else jnp.result_type(float)
+    b = b.astype(dtype)
+    x = jnp.zeros_like(b) if x0 is None else jnp.asarray(x0, dtype)
+    m = None if mask is None else jnp.asarray(mask, dtype)
+    out_shape = jax.eval_shape(model, b)
+    if out_shape.shape != op.shape:
+        raise ValueError(f"`model` must return the operator's shape {op.shape}, got {out_shape.shape}")
+
+    b_norm = _norm(b)
+    b_norm = jnp.where(b_norm == 0, 1, b_norm)
+    r = b - op.mv(x)
+    rel = _norm(r) / b_norm
+    history = jnp.full((max_iter + 1,), jnp.nan, dtype).at[0].set(rel)
+    k_orth = max(n_orth, 1)
+    P = jnp.zeros((k_orth,) + op.shape, dtype)
+    AP = jnp.zeros((k_orth,) + op.shape, dtype)
+    pAp = jnp.ones((k_orth,), dtype)
+
+    def cond(carry):
+        k, _, _, _, _, _, rel, _ = carry
+        return (k < max_iter) & (rel > tol)
+
+    def body(carry):
+        k, x, r, P, AP, pAp, _, history = carry
+        rn = _norm(r)
+        q = jnp.asarray(model(r / jnp.where(rn == 0, 1, rn)), dtype)
+        if m is not None:
+            q = q * m
+        if n_orth > 0:
+            coef = jnp.einsum("k...,...->k", AP, q) / pAp
+            q = q - jnp.einsum("k,k...->...", coef, P)
+        Aq = op.mv(q).astype(dtype)
+        qAq = jnp.sum(q * Aq)
+        alpha = jnp.sum(q * r) / qAq
+        x = x + alpha * q
+        r = b - op.mv(x).astype(dtype)
+        rel = _norm(r) / b_norm
+        slot = k % k_orth
+        P, AP, pAp = P.at[slot].set(q), AP.at[slot].set(Aq), pAp.at[slot].set(qAq)
+        k = k + 1
+        return k, x, r, P, AP, pAp, rel, history.at[k].set(rel)
+
+    k0 = jnp.array(0, jnp.int32)
+    k, x, _, _, _, _, rel, history = jax.lax.while_loop(cond, body, (k0, x, r, P, AP, pAp, rel, history))
+    return SolveResult(x=x, iterations=k, residual_history=history, converged=rel <= tol)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The network
+
+
+def _conv(ndim: int, cin: int, cout: int, kernel: int, key, dtype) -> eqx.nn.Conv:
+    """A 'same'-padded convolution with Keras's defaults: Glorot-uniform weights, zero bias."""
+    conv = eqx.nn.Conv(ndim, cin, cout, kernel, padding=kernel // 2, key=key, dtype=dtype)
+    fan_in, fan_out = cin * kernel**ndim, cout * kernel**ndim
+    lim = np.sqrt(6 / (fan_in + fan_out))
+    w = jax.random.uniform(key, conv.weight.shape, dtype, -lim, lim)
+    return eqx.tree_at(lambda c: (c.weight, c.bias), conv, (w, jnp.zeros_like(conv.bias)))
+
+
+DCDM_VARIANTS = {64: (4, 3, 2), 128: (6, 5, 3)}
+
+
+class DCDMNet(eqx.Module):
+    """The reference DCDM network in 3-D or 2-D: 3x3(x3) convolutions with 16 channels, residual ReLU pairs,
+    one 2x average pooling, nearest upsampling added to the full-resolution path, a 1x1 linear head.
+
+    Layout (variant 64; variant 128 in brackets): a linear convolution 1 -> 16; a full-resolution block of 4
+    [6] ReLU convolutions (`a = c(x)`, then pairs `b = c(a); a = c(b) + a`, then `b = c(a)`); average pooling;
+    3 [5] residual pairs at half resolution; nearest upsampling added to `b`; 2 [3] residual pairs; a 1x1
+    convolution 16 -> 1. In 3-D variant 64 has 97,457 parameters and variant 128 has 152,881, as the
+    reference's Keras models. Any even grid size works, and a model trained at one size runs at another.
+
+    **Arguments:**
+
+    - `ndim`: 2 or 3.
+    - `variant`: 64 or 128 (the reference's names, after the grid it was trained on); default 64.
+    - `channels`: feature channels; default 16.
+    - `dtype`: parameter dtype.
+    - `key`: a PRNG key.
+    """
+
+    first: eqx.nn.Conv
+    pre: tuple[eqx.nn.Conv, ...]
+    mid: tuple[eqx.nn.Conv, ...]
+    post: tuple[eqx.nn.Conv, ...]
+    head: eqx.nn.Conv
+    ndim: int = eqx.field(static=True)
+
+    def __init__(
+        self, ndim: int = 3, variant: int = 64, *, channels: int = 16, dtype=None, key: PRNGKeyArray
+    ):
+        if ndim not in (2, 3) or isinstance(ndim, bool):
+            raise ValueError(f"`ndim` must be 2 or 3, got {ndim!r}")
+        if variant not in DCDM_VARIANTS:
+            raise ValueError(f"`variant` must be one of {sorted(DCDM_VARIANTS)}, got {variant!r}")
+        channels = check_int("channels", channels)
+        key = check_key(key)
+        dtype = jnp.result_type(float) if dtype is None else dtype
+        n_pre, n_mid, n_post = DCDM_VARIANTS[variant]
+        keys = iter(jax.random.split(key, 2 + n_pre + 2 * n_mid + 2 * n_post))
+        self.first = _conv(ndim, 1, channels, 3, next(keys), dtype)
+        self.pre = tuple(_conv(ndim, channels, channels, 3, next(keys), dtype) for _ in range(n_pre))
+        self.mid = tuple(_conv(ndim, channels, channels, 3, next(keys), dtype) for _ in range(2 * n_mid))
+        self.post = tuple(_conv(ndim, channels, channels, 3, next(keys), dtype) for _ in range(2 * n_post))
+        self.head = _conv(ndim, channels, 1, 1, next(keys), dtype)
+        self.ndim = ndim
+
+    def __call__(self, r: Float[Array, "*shape"]) -> Float[Array, "*shape"]:  # noqa: F821
+        """The direction for the (normalised) residual `r`, an array of the grid shape (even sides)."""
+        if r.ndim != self.ndim:
+            raise ValueError(f"`r` must be a {self.ndim}-D grid array, got shape {r.shape}")
+        if any(n % 2 for n in r.shape):
+            raise ValueError(f"every side of `r` must be even (one 2x pooling), got shape {r.shape}")
+        relu = jax.nn.relu
+        x = self.first(r[None])
+        a = relu(self.pre[0](x))
+        for i in range(1, len(self.pre) - 1, 2):
+            b = relu(self.pre[i](a))
+            a = relu(self.pre[i + 1](b)) + a
+        b = relu(self.pre[-1](a))
+        shape = b.shape
+        pooled = b.reshape((shape[0],) + sum(((n // 2, 2) for n in shape[1:]), ()))
+        c = jnp.mean(pooled, axis=tuple(range(2, 2 * self.ndim + 1, 2)))
+        for i in range(0, len(self.mid), 2):
+            c = relu(self.mid[i + 1](relu(self.mid[i](c)))) + c
+        up = c
+        for ax in range(1, self.ndim + 1):
+            up = jnp.repeat(up, 2, axis=ax)
+        u = up + b
+        for i in range(0, len(self.post), 2):
+            u = relu(self.post[i + 1](relu(self.post[i](u)))) + u
+        return self.head(u)[0]
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(x.size for x in jax.tree.leaves(eqx.filter(self, eqx.is_inexact_array))))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Loss and training data
+
+
+def dcdm_loss(A: Any, model: Callable[[Array], Array], b: Float[Array, "..."]) -> Array:
+    """DCDM's unsupervised loss: the mean over the batch of `‖b - A q (qᵀb / qᵀAq)‖²`, `q = model(b)`: the
+    residual after one exact line search from zero along the model's direction. Invariant to the scale of
+    `q`; needs no solutions.
+
+    **Arguments:**
+
+    - `A`: the operator of the training system.
+    - `model`: the network.
+    - `b`: a batch of right-hand sides `(batch, *shape)`.
+    """
+    op = as_operator(A)
+
+    def one(bi):
+        q = model(bi)
+        Aq = op.mv(q)
+        step = jnp.sum(q * bi) / jnp.sum(q * Aq)
+        return jnp.sum((bi - step * Aq) ** 2)
+
+    return jnp.mean(jax.vmap(one)(b))
+
+
+def lanczos(
+    A: Any, v0: Float[ArrayLike, "*shape"], m: int
+) -> tuple[Float[Array, " m"], Float[Array, " m1"], Float[Array, "..."]]:
+    """`m` steps of the Lanczos iteration with full re-orthogonalisation (twice, classical Gram-Schmidt
+    against every previous vector), as DCDM's data generator.
+
+    **Arguments:**
+
+    - `A`: a symmetric operator.
+    - `v0`: the start vector (normalised here).
+    - `m`: the number of steps (at most the number of unknowns).
+
+    **Returns:** `(alpha, beta, V)`: the diagonal `(m,)` and off-diagonal `(m - 1,)` of the tridiagonal
+    `T = Vᵀ A V`, and the orthonormal Lanczos vectors `V`, one per row.
+    """
+    op = as_operator(A)
+    v0 = jnp.asarray(v0)
+    if v0.shape != op.shape:
+        raise ValueError(f"`v0` must have the operator's shape {op.shape}, got {v0.shape}")
+    m = check_int("m", m)
+    n = op.size
+    if m > n:
+        raise ValueError(f"`m`={m} exceeds the number of unknowns {n}")
+    dtype = v0.dtype if jnp.issubdtype(v0.dtype, jnp.floating) else jnp.result_type(float)
+    v = v0.reshape(-1).astype(dtype)
+    v = v / _norm(v)
+    V = jnp.zeros((m, n), dtype).at[0].set(v)
+
+    def mv(x):
+        return op.mv(x.reshape(op.shape)).reshape(-1).astype(dtype)
+
+    def body(j, carry):
+        V, alpha, beta = carry
+        vj = V[j]
+        w = mv(vj)
+        a = jnp.dot(w, vj)
+        for _ in range(2):  # rows > j are still zero
+            w = w - V.T @ (V @ w)
+        bnorm = _norm(w)
+        nxt = w / jnp.where(bnorm == 0, 1, bnorm)
+        V = jax.lax.cond(j + 1 < m, lambda V: V.at[j + 1].set(nxt), lambda V: V, V)
+        return V, alpha.at[j].set(a), beta.at[j].set(bnorm)
+
+    V, alpha, beta = jax.lax.fori_loop(0, m, body, (V, jnp.zeros(m, dtype), jnp.zeros(m, dtype)))
+    return alpha, beta[:-1], V.reshape((m,) + op.shape)
+
+
+def ritz_pairs(
+    A: Any,
+    m: int,
+    *,
+    key: PRNGKeyArray,
+    v0: Float[ArrayLike, "*shape"] | None = None,
+    drop_below: float = 1e-8,
+) -> tuple[Float[Array, " k"], Float[Array, "..."]]:
+    """Ritz values (ascending) and Ritz vectors of `A` from `m` Lanczos steps started at `A g`, `g` Gaussian
+    (a start in the range of `A`, free of its null space), dropping Ritz values below `drop_below` times the
+    largest (the null space), as DCDM's data generator.
+
+    **Arguments:**
+
+    - `A`: a symmetric positive semi-definite operator.
+    - `m`: Lanczos steps (the reference: 10,000; at 64^3 that basis alone is 10 GB, so use fewer on a CPU).
+    - `key`: a PRNG key for `g`.
+    - `v0`: a start vector instead of `A g`.
+    - `drop_below`: relative threshold for the null space.
+
+    **Returns:** `(values, vectors)`, vectors one per row, orthonormal.
+    """
+    op = as_operator(A)
+    key = check_key(key)
+    if v0 is None:
+        v0 = op.mv(jax.random.normal(key, op.shape, jnp.result_type(float)))
+    alpha, beta, V = lanczos(op, v0, m)
+    T = jnp.diag(alpha) + jnp.diag(beta, 1) + jnp.diag(beta, -1)
+    values, Q = jnp.linalg.eigh(T)
+    vectors = jnp.einsum("mk,m...->k...", Q, V)
+    keep = np.asarray(values > drop_below * jnp.max(jnp.abs(values)))
+    return values[keep], vectors[keep]
+
+
+def ritz_rhs(
+    vectors: Float[Array, "..."],
+    n: int,
+    *,
+    key: PRNGKeyArray,
+    n_low: int | None = None,
+    low_weight: float = 9.0,
+    mask: Float[ArrayLike, "*shape"] | None = None,
+) -> Float[Array, "..."]:
+    """Right-hand sides `b = Σ c_j q_j / ‖·‖` over Ritz vectors (ascending Ritz values), with
+    `c_j = low_weight · N(0, 1)` for the `n_low` smallest and `N(0, 1)` for the rest: DCDM's training data
+    (the reference weights the first `m/2 + 500` of 10,000 vectors 9x; the default `n_low` keeps that
+    fraction, `k/2 + k/20`).
+
+    **Arguments:**
+
+    - `vectors`: Ritz vectors from [`ritz_pairs`][scimlx.solvers.ritz_pairs], smallest value first.
+    - `n`: the number of right-hand sides.
+    - `key`: a PRNG key.
+    - `n_low`: how many of the smallest get `low_weight`.
+    - `low_weight`: their weight; default 9.
+    - `mask`: optional, multiplies each `b` (e.g. the fluid mask).
+    """
+    key = check_key(key)
+    n = check_int("n", n)
+    k = vectors.shape[0]
+    n_low = k // 2 + k // 20 if n_low is None else check_int("n_low", n_low, low=0)
+    weights = jnp.where(jnp.arange(k) < n_low, low_weight, 1.0).astype(vectors.dtype)
+    c = jax.random.normal(key, (n, k), vectors.dtype) * weights
+    b = jnp.einsum("nk,k...->n...", c, vectors)
+    if mask is not None:
+        b = b * jnp.asarray(mask, b.dtype)
+    norms = jnp.sqrt(jnp.sum(b.reshape(n, -1) ** 2, axis=1)).reshape((n,) + (1,) * (b.ndim - 1))
+    return b / norms
+

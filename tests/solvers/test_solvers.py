@@ -1,0 +1,253 @@
+"""Krylov baselines, the multigrid preconditioner and DCDM on pressure-Poisson systems."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse.linalg
+
+from scimlx.datasets import make_geometry, poisson_system, random_rhs
+from scimlx.solvers import (
+    DCDMNet,
+    MultigridPreconditioner,
+    cg,
+    dcdm,
+    dcdm_loss,
+    lanczos,
+    pcg,
+    ritz_pairs,
+    ritz_rhs,
+    train_dcdm,
+)
+from scimlx.solvers._multigrid import _coarsen, _from_system, _prolong
+
+
+def _key(i=0):
+    return jax.random.key(i, impl="rbg")
+
+
+def _system(n, ndim=3, seed=0, open_faces=("+y",)):
+    flags = make_geometry((n,) * ndim, key=jax.random.key(seed))
+    system = poisson_system(flags, open_faces)
+    return system, random_rhs(system, key=jax.random.key(seed + 1))
+
+
+def _direct(system, b):
+    A = system.to_scipy_sparse(fluid_only=True)
+    fluid = np.asarray(system.fluid)
+    x = np.zeros(system.shape)
+    x[fluid] = scipy.sparse.linalg.spsolve(A.tocsc(), np.asarray(b, np.float64)[fluid])
+    return x
+
+
+@pytest.fixture(scope="module")
+def system16():
+    with jax.enable_x64(True):
+        system, b = _system(16)
+        yield system, b
+
+
+def test_cg_pcg_and_multigrid_solve_a_poisson_system_to_tolerance(system16, x64):
+    system, b = system16
+    exact = _direct(system, b)
+    op = system.operator
+    mg = MultigridPreconditioner(system)
+    results = {
+        "cg": cg(op, b, tol=1e-8),
+        "jacobi": pcg(op, b, tol=1e-8),
+        "multigrid": pcg(op, b, tol=1e-8, preconditioner=mg),
+    }
+    for name, res in results.items():
+        assert bool(res.converged), name
+        true = float(jnp.linalg.norm(b - op.mv(res.x)) / jnp.linalg.norm(b))
+        assert true < 1e-7, (name, true)
+        np.testing.assert_allclose(np.where(system.fluid, res.x, 0), exact, atol=1e-6 * np.abs(exact).max())
+        hist = np.asarray(res.residual_history)
+        assert hist[int(res.iterations)] <= 1e-8 and np.isnan(hist[int(res.iterations) + 1 :]).all()
+    # the multigrid preconditioner needs far fewer iterations than CG
+    assert int(results["multigrid"].iterations) * 4 < int(results["cg"].iterations)
+
+
+def test_multigrid_is_symmetric_positive_and_vmaps(system16, x64):
+    system, _ = system16
+    mg = MultigridPreconditioner(system)
+    u, v = (jnp.where(system.fluid, jax.random.normal(_key(i), system.shape, jnp.float64), 0) for i in (1, 2))
+    np.testing.assert_allclose(jnp.vdot(u, mg(v)), jnp.vdot(mg(u), v), rtol=1e-10)
+    assert float(jnp.vdot(u, mg(u))) > 0
+    batch = jnp.stack([u, v])
+    np.testing.assert_allclose(jax.vmap(mg)(batch)[1], mg(v), rtol=1e-12)
+    assert mg.n_levels == 2  # 16^3 -> 8^3 (512 cells, solved directly)
+
+
+def test_multigrid_coarse_level_is_the_galerkin_product(x64):
+    system, _ = _system(8, ndim=2, seed=3, open_faces=("+y", "-x"))
+    fine = _from_system(system)
+    coarse = _coarsen(fine)
+    n = 64
+    eye = jnp.eye(n, dtype=jnp.float64).reshape(n, 8, 8)
+    A = jax.vmap(fine.matvec)(eye).reshape(n, n)
+    P = jax.vmap(_prolong)(jnp.eye(16, dtype=jnp.float64).reshape(16, 4, 4)).reshape(16, n).T
+    Ac = jax.vmap(coarse.matvec)(jnp.eye(16, dtype=jnp.float64).reshape(16, 4, 4)).reshape(16, 16)
+    np.testing.assert_allclose(Ac, P.T @ A @ P, atol=1e-12)
+    # and the fine level is the system's operator on the fluid cells
+    full = jax.vmap(system.matvec)(eye).reshape(n, n)
+    np.testing.assert_allclose(A, full, atol=1e-12)
+
+
+def test_dcdm_with_the_exact_inverse_converges_in_one_iteration(system16, x64):
+    system, b = system16
+    exact = jnp.asarray(_direct(system, b))
+    res = dcdm(system.operator, b, inverse_model(system), tol=1e-8)
+    assert int(res.iterations) == 1 and bool(res.converged)
+    np.testing.assert_allclose(jnp.where(system.fluid, res.x, 0), exact, atol=1e-8)
+
+
+def inverse_model(system):
+    A = system.to_dense(fluid_only=True)
+    fluid = np.asarray(system.fluid)
+    Ainv = jnp.asarray(np.linalg.inv(A))
+    idx = np.flatnonzero(fluid.reshape(-1))
+
+    def model(r):
+        z = jnp.zeros(r.size, r.dtype).at[idx].set(Ainv @ r.reshape(-1)[idx])
+        return 3.0 * z.reshape(r.shape)
+
+    return model
+
+
+def _spd(n, key, cond=100.0):
+    q, _ = jnp.linalg.qr(jax.random.normal(key, (n, n), jnp.float64))
+    return (q * jnp.geomspace(1.0, cond, n)) @ q.T
+
+
+def test_dcdm_directions_are_a_orthogonal(x64):
+    A = _spd(40, _key(1))
+    b = jax.random.normal(_key(2), (40,), jnp.float64)
+    W = jax.random.normal(_key(3), (40, 40), jnp.float64) / 7
+
+    def model(r):  # a fixed nonlinear "network": directions are not conjugate by themselves
+        return jnp.tanh(W @ r) + r
+
+    xs = [jnp.zeros(40)] + [dcdm(A, b, model, tol=1e-14, max_iter=k).x for k in range(1, 5)]
+    p = [xs[k + 1] - xs[k] for k in range(4)]
+    for k in range(1, 4):
+        for j in (k - 1, k - 2):
+            if j >= 0:
+                cos = float(p[k] @ A @ p[j] / jnp.sqrt((p[k] @ A @ p[k]) * (p[j] @ A @ p[j])))
+                assert abs(cos) < 1e-10, (k, j, cos)
+    # without orthogonalisation they are not
+    x1 = dcdm(A, b, model, max_iter=1, n_orth=0).x
+    x2 = dcdm(A, b, model, max_iter=2, n_orth=0).x
+    q0, q1 = x1, x2 - x1
+    assert abs(float(q1 @ A @ q0 / jnp.sqrt((q1 @ A @ q1) * (q0 @ A @ q0)))) > 1e-3
+    # and each step is the exact line search: the new residual is orthogonal to the direction
+    r2 = b - A @ xs[2]
+    assert abs(float(p[1] @ r2)) < 1e-10 * float(jnp.linalg.norm(b) * jnp.linalg.norm(p[1]))
+
+
+def test_dcdm_with_a_linear_preconditioner_reproduces_pcg(x64):
+    # with a symmetric linear "network" M, two A-orthogonalisations are all conjugacy needs: DCDM is PCG
+    system, b = _system(12, ndim=2, seed=5)
+    diag = system.diagonal()
+    res = dcdm(system.operator, b, lambda r: r / diag, tol=1e-6, max_iter=400, mask=system.fluid)
+    ref = pcg(system.operator, b, tol=1e-6)
+    assert bool(res.converged)
+    assert abs(int(res.iterations) - int(ref.iterations)) <= 1, (int(res.iterations), int(ref.iterations))
+    true = float(jnp.linalg.norm(b - system.matvec(res.x)) / jnp.linalg.norm(b))
+    np.testing.assert_allclose(true, res.residual_history[int(res.iterations)], rtol=1e-10)  # b - Ax
+    assert float(jnp.max(jnp.abs(jnp.where(system.fluid, 0, res.x)))) == 0.0
+
+
+def test_dcdm_loss_is_invariant_to_the_scale_of_the_direction(x64):
+    system, b = _system(8, ndim=2, seed=6)
+    net = DCDMNet(2, 64, dtype=jnp.float64, key=_key())
+    batch = jnp.stack([b, jnp.roll(b, 1)])
+    l1 = dcdm_loss(system.operator, net, batch)
+    l2 = dcdm_loss(system.operator, lambda r: -4.2 * net(r), batch)
+    np.testing.assert_allclose(l1, l2, rtol=1e-12)
+    q = np.asarray(net(b))
+    Aq = np.asarray(system.matvec(q))
+    one = np.sum((np.asarray(b) - Aq * np.sum(q * b) / np.sum(q * Aq)) ** 2)
+    q2 = np.asarray(net(batch[1]))
+    Aq2 = np.asarray(system.matvec(q2))
+    two = np.sum((np.asarray(batch[1]) - Aq2 * np.sum(q2 * batch[1]) / np.sum(q2 * Aq2)) ** 2)
+    np.testing.assert_allclose(l1, (one + two) / 2, rtol=1e-12)
+
+
+def test_lanczos_ritz_values_match_eigh(x64):
+    A = _spd(30, _key(4), cond=50.0)
+    values, vectors = ritz_pairs(A, 30, key=_key(5))
+    np.testing.assert_allclose(values, np.linalg.eigvalsh(np.asarray(A)), rtol=1e-8)
+    np.testing.assert_allclose(vectors @ vectors.T, np.eye(30), atol=1e-8)
+    np.testing.assert_allclose(A @ vectors[0], values[0] * vectors[0], atol=1e-8)
+    alpha, beta, V = lanczos(A, jnp.ones(30), 12)
+    T = V @ A @ V.T
+    np.testing.assert_allclose(T, np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1), atol=1e-10)
+    # a semi-definite pressure system: the null space is dropped, Ritz vectors stay in the fluid
+    system, _ = _system(6, ndim=2, seed=7, open_faces=())
+    vals, vecs = ritz_pairs(system.operator, 20, key=_key(6))
+    assert float(vals.min()) > 1e-6 and float(jnp.max(jnp.abs(jnp.where(system.fluid, 0, vecs)))) < 1e-10
+
+
+def test_ritz_rhs_weights_the_smallest_modes(x64):
+    A = _spd(30, _key(7))
+    values, vectors = ritz_pairs(A, 30, key=_key(8))
+    b = ritz_rhs(vectors, 2000, key=_key(9))
+    np.testing.assert_allclose(jnp.linalg.norm(b, axis=1), 1.0, rtol=1e-12)
+    energy = jnp.mean((b @ vectors.T) ** 2, axis=0)  # mean squared coefficient per mode
+    low = 30 // 2 + 30 // 20
+    ratio = float(jnp.mean(energy[:low]) / jnp.mean(energy[low:]))
+    assert 60 < ratio < 100  # 9^2 = 81
+
+
+def test_the_pressure_operator_is_symmetric(system16, x64):
+    system, _ = system16
+    u, v = (jax.random.normal(_key(i), system.shape, jnp.float64) for i in (10, 11))
+    u, v = jnp.where(system.fluid, u, 0), jnp.where(system.fluid, v, 0)
+    np.testing.assert_allclose(jnp.vdot(u, system.matvec(v)), jnp.vdot(system.matvec(u), v), rtol=1e-12)
+
+
+def test_dcdm_net_matches_the_reference_sizes():
+    assert DCDMNet(3, 64, key=_key()).n_params == 97_457
+    assert DCDMNet(3, 128, key=_key()).n_params == 152_881
+    net2 = DCDMNet(2, 64, key=_key())
+    assert net2.n_params == 14 * (9 * 16 * 16 + 16) + (9 * 16 + 16) + 17
+    for shape in ((8, 8), (12, 6), (16, 16)):  # one set of weights, any even size
+        assert net2(jnp.ones(shape)).shape == shape
+
+
+def test_train_dcdm_lowers_the_loss():
+    system, _ = _system(8, ndim=2, seed=8)
+    values, vectors = ritz_pairs(system.operator, 40, key=_key(1))
+    rhs = ritz_rhs(vectors, 20, key=_key(2), mask=system.fluid)
+    net = DCDMNet(2, 64, key=_key(3))
+    res = train_dcdm(system.operator, net, rhs, key=_key(4), epochs=15, batch_size=10, learning_rate=1e-3,
+                     progress=False)
+    loss = np.asarray(res.history["loss"])
+    assert loss.shape == (30,)
+    assert loss[-4:].mean() < 0.7 * loss[:4].mean(), loss
+
+
+def test_bad_solver_input():
+    A = _spd(6, _key(1))
+    with pytest.raises(ValueError, match="shape"):
+        dcdm(A, jnp.ones(5), lambda r: r)
+    with pytest.raises(ValueError, match="symmetric"):
+        dcdm(A + jnp.triu(jnp.ones((6, 6)), 1), jnp.ones(6), lambda r: r)
+    with pytest.raises(ValueError, match="symmetric"):
+        cg(np.triu(np.ones((6, 6))) + 6 * np.eye(6), np.ones(6))
+    with pytest.raises(ValueError, match="tol"):
+        dcdm(A, jnp.ones(6), lambda r: r, tol=0.0)
+    with pytest.raises(ValueError, match="model"):
+        dcdm(A, jnp.ones(6), lambda r: r[:3])
+    with pytest.raises(ValueError, match="even"):
+        DCDMNet(2, key=_key())(jnp.ones((7, 8)))
+    with pytest.raises(ValueError, match="variant"):
+        DCDMNet(3, 32, key=_key())
+    with pytest.raises(TypeError, match="PoissonSystem"):
+        MultigridPreconditioner(A)
+    system, _ = _system(6, ndim=2)
+    with pytest.raises(ValueError, match="levels"):
+        MultigridPreconditioner(system, levels=3)
+    with pytest.raises(ValueError, match="rhs"):
+        train_dcdm(system.operator, DCDMNet(2, key=_key()), jnp.ones((4, 8, 8)), key=_key())
