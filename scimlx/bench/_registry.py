@@ -18,6 +18,7 @@ _SUITES: dict[str, str] = {
     "datasets": "scimlx.bench._datasets:SUITE",
     "operators": "scimlx.bench._operators:SUITE",
     "pinn": "scimlx.bench._pinn:SUITE",
+    "solvers": "scimlx.bench._solvers:SUITE",
 }
 
 
