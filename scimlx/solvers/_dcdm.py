@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key
+from scimlx.core._validate import check_int, check_key, check_number
 from scimlx.core.linalg import SolveResult, as_operator, check_symmetric
 
 
@@ -29,6 +29,7 @@ def dcdm(
     n_orth: int = 2,
     x0: Float[ArrayLike, "*shape"] | None = None,
     mask: Float[ArrayLike, "*shape"] | None = None,
+    input_scale: float = 1.0,
 ) -> SolveResult:
     """Solve the symmetric positive (semi-)definite system `A x = b` by the deep conjugate direction method.
 
@@ -50,6 +51,10 @@ def dcdm(
     - `x0`: the initial guess; default zeros.
     - `mask`: optional, multiplies every direction (e.g. the fluid mask of a pressure system, so that the
         solution stays zero on solid and empty cells).
+    - `input_scale`: the model sees `input_scale · r / ‖r‖`; default 1 (the reference). A unit-norm residual
+        has entries `√(n_train / n)` times smaller on a grid of `n` cells than on the training grid of
+        `n_train`; `input_scale = √(n / n_train)` restores the training magnitude (our option, not the
+        paper's).
 
     **Returns:** a [`SolveResult`][scimlx.core.SolveResult] (solution, iterations, residual history of length
     `max_iter + 1` with NaN after the last iteration, converged flag).
@@ -69,6 +74,7 @@ def dcdm(
         raise ValueError(f"`tol` must be positive and finite, got {tol}")
     max_iter = check_int("max_iter", max_iter)
     n_orth = check_int("n_orth", n_orth, low=0)
+    input_scale = check_number("input_scale", input_scale, low=0, low_open=True)
     if mask is not None and jnp.shape(mask) != op.shape:
         raise ValueError(f"`mask` must have the operator's shape {op.shape}, got {jnp.shape(mask)}")
     dtype = b.dtype if jnp.issubdtype(b.dtype, jnp.floating) else jnp.result_type(float)
@@ -96,7 +102,7 @@ def dcdm(
     def body(carry):
         k, x, r, P, AP, pAp, _, history = carry
         rn = _norm(r)
-        q = jnp.asarray(model(r / jnp.where(rn == 0, 1, rn)), dtype)
+        q = jnp.asarray(model(input_scale * r / jnp.where(rn == 0, 1, rn)), dtype)
         if m is not None:
             q = q * m
         if n_orth > 0:
