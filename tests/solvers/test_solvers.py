@@ -228,7 +228,7 @@ def test_train_dcdm_lowers_the_loss():
     assert loss[-4:].mean() < 0.7 * loss[:4].mean(), loss
 
 
-def test_bad_solver_input():
+def test_bad_solver_input(x64):
     A = _spd(6, _key(1))
     with pytest.raises(ValueError, match="shape"):
         dcdm(A, jnp.ones(5), lambda r: r)
@@ -238,6 +238,8 @@ def test_bad_solver_input():
         cg(np.triu(np.ones((6, 6))) + 6 * np.eye(6), np.ones(6))
     with pytest.raises(ValueError, match="tol"):
         dcdm(A, jnp.ones(6), lambda r: r, tol=0.0)
+    with pytest.raises(ValueError, match="input_scale"):
+        dcdm(A, jnp.ones(6), lambda r: r, input_scale=0.0)
     with pytest.raises(ValueError, match="model"):
         dcdm(A, jnp.ones(6), lambda r: r[:3])
     with pytest.raises(ValueError, match="even"):
@@ -251,3 +253,18 @@ def test_bad_solver_input():
         MultigridPreconditioner(system, levels=3)
     with pytest.raises(ValueError, match="rhs"):
         train_dcdm(system.operator, DCDMNet(2, key=_key()), jnp.ones((4, 8, 8)), key=_key())
+
+
+def test_readme_solver_example_runs():
+    import pathlib
+
+    text = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    block = text.split("```python\n")[5].split("```", 1)[0]
+    assert "dcdm(" in block
+    block = block.replace("jax.random.key(4)", 'jax.random.key(4, impl="rbg")')
+    block = block.replace("print(", "(lambda *a: 0)(")
+    block = block.replace("learning_rate=1e-3)", "learning_rate=1e-3, progress=False)")
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert bool(namespace["mg"].converged) and int(namespace["mg"].iterations) < 15
+    assert int(namespace["res"].iterations) >= 1
