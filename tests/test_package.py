@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import scimlx
+from tests.readme import README, run_readme_block
 
 
 def test_version_and_typed_marker():
@@ -21,11 +22,9 @@ def test_import_is_light():
 
 
 def test_readme_example_runs_and_is_accurate():
-    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
-    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    block = README.read_text().split("```python\n", 1)[1].split("```", 1)[0]
     assert len(block.strip().splitlines()) < 20
-    namespace: dict = {}
-    exec(compile(block.replace("print(", "(lambda *a: None)("), "README.md", "exec"), namespace)
+    namespace = run_readme_block(1, "PointField")
     assert float(abs(namespace["at_points"]).max()) < 1e-6
     assert float(abs(namespace["on_grid"]).max()) < 1e-4
 

@@ -170,7 +170,27 @@ class Periodic(Condition):
         return f"Periodic(axis={self.axis})"
 
 
-class InitialValue(Condition):
+class _InitialSlice(Condition):
+    """A condition on the initial slice `t = t_0` of a space-time domain, with data `value`."""
+
+    value: Value = 0.0
+    n: int = eqx.field(default=256, static=True)
+    weight: float = eqx.field(default=1.0, static=True)
+
+    def __check_init__(self):
+        self._check()
+        _as_function("value", self.value)
+
+    def sample(self, box, time, *, key, dtype=None):
+        if not time:
+            raise ValueError("an initial condition needs a time-dependent problem (`time=True`)")
+        return {"x": sample_initial(box, self.n, key=key, dtype=dtype)}
+
+    def _data(self, row) -> Array:
+        return _as_function("value", self.value)(row["x"])
+
+
+class InitialValue(_InitialSlice):
     """`u(x, t_0) = g(x)` on the initial slice of a space-time domain.
 
     **Arguments:**
@@ -180,24 +200,11 @@ class InitialValue(Condition):
     - `weight`: loss weight.
     """
 
-    value: Value = 0.0
-    n: int = eqx.field(default=256, static=True)
-    weight: float = eqx.field(default=1.0, static=True)
-
-    def __check_init__(self):
-        self._check()
-        _as_function("value", self.value)
-
-    def sample(self, box, time, *, key, dtype=None):
-        if not time:
-            raise ValueError("an initial condition needs a time-dependent problem (`time=True`)")
-        return {"x": sample_initial(box, self.n, key=key, dtype=dtype)}
-
     def residual(self, fn, row, time):
-        return fn(row["x"]) - _as_function("value", self.value)(row["x"])
+        return fn(row["x"]) - self._data(row)
 
 
-class InitialVelocity(Condition):
+class InitialVelocity(_InitialSlice):
     """`u_t(x, t_0) = h(x)` on the initial slice (second-order-in-time equations).
 
     **Arguments:**
@@ -207,21 +214,8 @@ class InitialVelocity(Condition):
     - `weight`: loss weight.
     """
 
-    value: Value = 0.0
-    n: int = eqx.field(default=256, static=True)
-    weight: float = eqx.field(default=1.0, static=True)
-
-    def __check_init__(self):
-        self._check()
-        _as_function("value", self.value)
-
-    def sample(self, box, time, *, key, dtype=None):
-        if not time:
-            raise ValueError("an initial condition needs a time-dependent problem (`time=True`)")
-        return {"x": sample_initial(box, self.n, key=key, dtype=dtype)}
-
     def residual(self, fn, row, time):
-        return PointField(fn, row["x"], time=time).dt() - _as_function("value", self.value)(row["x"])
+        return PointField(fn, row["x"], time=time).dt() - self._data(row)
 
 
 def condition_points(condition: Condition, box: Box, time: bool) -> int:

@@ -15,6 +15,7 @@ from scimlx.operators._training import (
     rollout,
     train_operator,
 )
+from tests.readme import run_readme_block
 
 
 class PointwiseBN(eqx.Module):
@@ -191,13 +192,7 @@ def test_batchnorm_follows_pytorch():
 
 
 def test_readme_operator_example_runs(monkeypatch, tmp_path):
-    import pathlib
-
     monkeypatch.setenv("SCIMLX_DATA", str(tmp_path))
-    text = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
-    block = text.split("```python\n")[3].split("```", 1)[0]
-    assert "train_operator(" in block
-    block = block.replace("jax.random.key(0)", 'jax.random.key(0, impl="rbg")')  # faster initialisation here
-    namespace: dict = {}
-    exec(compile(block, "README.md", "exec"), namespace)
+    # faster initialisation here
+    namespace = run_readme_block(3, "train_operator(", {"jax.random.key(0)": 'jax.random.key(0, impl="rbg")'})
     assert 0 < namespace["err"] < 2 and len(namespace["res"].history["loss"]) == 2 * 4

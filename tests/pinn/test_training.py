@@ -10,6 +10,7 @@ import pytest
 from scimlx.core import Box, KuramotoSivashinsky
 from scimlx.pinn import PIG, PINN, Problem, get_problem, train_pinn
 from scimlx.train import fit
+from tests.readme import run_readme_block
 
 
 def _key(i=0):
@@ -112,14 +113,6 @@ def test_bad_training_input(helmholtz):
 
 
 def test_readme_pinn_example_runs():
-    import pathlib
-
-    text = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
-    block = text.split("```python\n")[4].split("```", 1)[0]
-    assert "train_pinn(" in block
-    block = block.replace("jax.random.key(0)", 'jax.random.key(0, impl="rbg")')
-    block = block.replace("print(", "(lambda *a: 0)(")
-    namespace: dict = {}
-    exec(compile(block, "README.md", "exec"), namespace)
+    namespace = run_readme_block(4, "train_pinn(", {"jax.random.key(0)": 'jax.random.key(0, impl="rbg")'})
     res = namespace["res"]
     assert 0 < res.best_error <= res.final_error < 1.5 and len(res.fit.history["loss"]) == 20

@@ -20,6 +20,7 @@ from scimlx.solvers import (
     train_dcdm,
 )
 from scimlx.solvers._multigrid import _coarsen, _from_system, _prolong
+from tests.readme import run_readme_block
 
 
 def _key(i=0):
@@ -256,15 +257,9 @@ def test_bad_solver_input(x64):
 
 
 def test_readme_solver_example_runs():
-    import pathlib
-
-    text = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
-    block = text.split("```python\n")[5].split("```", 1)[0]
-    assert "dcdm(" in block
-    block = block.replace("jax.random.key(4)", 'jax.random.key(4, impl="rbg")')
-    block = block.replace("print(", "(lambda *a: 0)(")
-    block = block.replace("learning_rate=1e-3)", "learning_rate=1e-3, progress=False)")
-    namespace: dict = {}
-    exec(compile(block, "README.md", "exec"), namespace)
+    namespace = run_readme_block(5, "dcdm(", {
+        "jax.random.key(4)": 'jax.random.key(4, impl="rbg")',
+        "learning_rate=1e-3)": "learning_rate=1e-3, progress=False)",
+    })  # fmt: skip
     assert bool(namespace["mg"].converged) and int(namespace["mg"].iterations) < 15
     assert int(namespace["res"].iterations) >= 1
