@@ -19,6 +19,32 @@ def _norm(x: Array) -> Array:
     return jnp.sqrt(jnp.sum(x * x))
 
 
+def _dcdm_step(model, op, b, m, b_norm, carry, config):
+    """One DCDM iteration (`config = (input_scale, n_orth, k_orth, dtype)`)."""
+    input_scale, n_orth, k_orth, dtype = config
+    k, x, r, P, AP, pAp, _, history = carry
+    rn = _norm(r)
+    q = jnp.asarray(model(input_scale * r / jnp.where(rn == 0, 1, rn)), dtype)
+    if m is not None:
+        q = q * m
+    if n_orth > 0:
+        coef = jnp.einsum("k...,...->k", AP, q) / pAp
+        q = q - jnp.einsum("k,k...->...", coef, P)
+    Aq = op.mv(q).astype(dtype)
+    qAq = jnp.sum(q * Aq)
+    alpha = jnp.sum(q * r) / qAq
+    x = x + alpha * q
+    r = b - op.mv(x).astype(dtype)
+    rel = _norm(r) / b_norm
+    slot = k % k_orth
+    P, AP, pAp = P.at[slot].set(q), AP.at[slot].set(Aq), pAp.at[slot].set(qAq)
+    k = k + 1
+    return k, x, r, P, AP, pAp, rel, history.at[k].set(rel)
+
+
+_dcdm_step_jit = eqx.filter_jit(_dcdm_step)
+
+
 def dcdm(
     A: Any,
     b: Float[ArrayLike, "*shape"],
@@ -30,6 +56,7 @@ def dcdm(
     x0: Float[ArrayLike, "*shape"] | None = None,
     mask: Float[ArrayLike, "*shape"] | None = None,
     input_scale: float = 1.0,
+    host_loop: bool | None = None,
 ) -> SolveResult:
     """Solve the symmetric positive (semi-)definite system `A x = b` by the deep conjugate direction method.
 
@@ -55,6 +82,11 @@ def dcdm(
         has entries `√(n_train / n)` times smaller on a grid of `n` cells than on the training grid of
         `n_train`; `input_scale = √(n / n_train)` restores the training magnitude (our option, not the
         paper's).
+    - `host_loop`: drive the iterations from Python, one compiled step each (`True`), or run them in one
+        `jax.lax.while_loop` (`False`). Default: the host loop when called eagerly, the while loop under
+        `jax.jit`/`jax.vmap`. On CPU, XLA runs the network's convolutions about 5x slower inside a while loop
+        than at top level (measured at 32^3: 0.80 s against 0.15 s per application); the host loop costs one
+        device synchronisation per iteration.
 
     **Returns:** a [`SolveResult`][scimlx.core.SolveResult] (solution, iterations, residual history of length
     `max_iter + 1` with NaN after the last iteration, converged flag).
@@ -99,28 +131,20 @@ def dcdm(
         k, _, _, _, _, _, rel, _ = carry
         return (k < max_iter) & (rel > tol)
 
-    def body(carry):
-        k, x, r, P, AP, pAp, _, history = carry
-        rn = _norm(r)
-        q = jnp.asarray(model(input_scale * r / jnp.where(rn == 0, 1, rn)), dtype)
-        if m is not None:
-            q = q * m
-        if n_orth > 0:
-            coef = jnp.einsum("k...,...->k", AP, q) / pAp
-            q = q - jnp.einsum("k,k...->...", coef, P)
-        Aq = op.mv(q).astype(dtype)
-        qAq = jnp.sum(q * Aq)
-        alpha = jnp.sum(q * r) / qAq
-        x = x + alpha * q
-        r = b - op.mv(x).astype(dtype)
-        rel = _norm(r) / b_norm
-        slot = k % k_orth
-        P, AP, pAp = P.at[slot].set(q), AP.at[slot].set(Aq), pAp.at[slot].set(qAq)
-        k = k + 1
-        return k, x, r, P, AP, pAp, rel, history.at[k].set(rel)
-
-    k0 = jnp.array(0, jnp.int32)
-    k, x, _, _, _, _, rel, history = jax.lax.while_loop(cond, body, (k0, x, r, P, AP, pAp, rel, history))
+    carry = (jnp.array(0, jnp.int32), x, r, P, AP, pAp, rel, history)
+    leaves = jax.tree.leaves(eqx.filter((b, x, model, op), eqx.is_array))
+    traced = any(isinstance(v, jax.core.Tracer) for v in leaves)
+    if host_loop is None:
+        host_loop = not traced
+    config = (float(input_scale), n_orth, k_orth, jnp.dtype(dtype))
+    if host_loop:
+        if traced:
+            raise ValueError("`host_loop=True` cannot run under jax.jit/vmap; leave it None there")
+        while bool(cond(carry)):
+            carry = _dcdm_step_jit(model, op, b, m, b_norm, carry, config)
+    else:
+        carry = jax.lax.while_loop(cond, lambda c: _dcdm_step(model, op, b, m, b_norm, c, config), carry)
+    k, x, _, _, _, _, rel, history = carry
     return SolveResult(x=x, iterations=k, residual_history=history, converged=rel <= tol)
 
 

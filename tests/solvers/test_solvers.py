@@ -157,6 +157,13 @@ def test_dcdm_with_a_linear_preconditioner_reproduces_pcg(x64):
     true = float(jnp.linalg.norm(b - system.matvec(res.x)) / jnp.linalg.norm(b))
     np.testing.assert_allclose(true, res.residual_history[int(res.iterations)], rtol=1e-10)  # b - Ax
     assert float(jnp.max(jnp.abs(jnp.where(system.fluid, 0, res.x)))) == 0.0
+    # the host loop (default, eager) and the while loop (under jit) are the same iteration
+    jitted = jax.jit(lambda b: dcdm(system.operator, b, lambda r: r / diag, tol=1e-6, max_iter=400,
+                                    mask=system.fluid))(b)
+    assert int(jitted.iterations) == int(res.iterations)
+    np.testing.assert_allclose(jitted.x, res.x, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="host_loop"):
+        jax.jit(lambda b: dcdm(system.operator, b, lambda r: r, host_loop=True).x)(b)
 
 
 def test_dcdm_loss_is_invariant_to_the_scale_of_the_direction(x64):
