@@ -16,7 +16,7 @@ smallest-value modes weighted 9x), the unsupervised loss, Adam.
 - Paper preset (GPU): sizes 64, 128, 256; DCDM trained at 64^3 from 10,000 Lanczos vectors (a 10 GB basis),
   2,000 right-hand sides held in memory (the reference streams 20,000 from disk), lr 1e-4, batch 10, 500
   epochs (the reference trains up to 1000).
-- `--quick` (CPU): sizes 32 and 64; DCDM trained at 16^3 from 400 Lanczos vectors, 400 right-hand sides,
+- `--quick` (CPU): sizes 16 (the training size), 32 and 64; DCDM trained at 16^3 from 400 Lanczos vectors, 400 right-hand sides,
   lr 1e-3, batch 10, 8 epochs (320 steps).
 """
 
@@ -29,7 +29,7 @@ from ._registry import Case, RunContext, Suite
 
 PAPER = {"sizes": (64, 128, 256), "train_size": 64, "lanczos": 10_000, "n_rhs": 2_000, "epochs": 500,
          "learning_rate": 1e-4, "batch_size": 10, "max_iter": 1000}
-QUICK = {"sizes": (32, 64), "train_size": 16, "lanczos": 400, "n_rhs": 400, "epochs": 8,
+QUICK = {"sizes": (16, 32, 64), "train_size": 16, "lanczos": 400, "n_rhs": 400, "epochs": 8,
          "learning_rate": 1e-3, "batch_size": 10, "max_iter": 1000}
 METHODS = ("cg", "jacobi_pcg", "multigrid_pcg", "dcdm", "dcdm_rescaled", "scipy_cg")
 DCDM_MAX_ITER = 100  # the reference's test script
