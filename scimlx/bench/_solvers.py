@@ -17,8 +17,7 @@ smallest-value modes weighted 9x), the unsupervised loss, Adam.
   2,000 right-hand sides held in memory (the reference streams 20,000 from disk), lr 1e-4, batch 10, 500
   epochs (the reference trains up to 1000).
 - `--quick` (CPU): sizes 16 (the training size), 32 and 64; DCDM trained at 16^3 from 400 Lanczos vectors,
-  400 right-hand sides,
-  lr 1e-3, batch 10, 8 epochs (320 steps).
+  400 right-hand sides, lr 1e-3, batch 10, 8 epochs (320 steps).
 """
 
 from __future__ import annotations
