@@ -256,6 +256,8 @@ def dcdm_loss(A: Any, model: Callable[[Array], Array], b: Float[Array, "..."]) -
     - `b`: a batch of right-hand sides `(batch, *shape)`.
     """
     op = as_operator(A)
+    if jnp.ndim(b) != len(op.shape) + 1 or tuple(jnp.shape(b)[1:]) != op.shape:
+        raise ValueError(f"`b` must be a batch of shape (batch, *{op.shape}), got {jnp.shape(b)}")
 
     def one(bi):
         q = model(bi)
@@ -372,6 +374,9 @@ def ritz_rhs(
     """
     key = check_key(key)
     n = check_int("n", n)
+    vectors = jnp.asarray(vectors)
+    if vectors.ndim < 2:
+        raise ValueError(f"`vectors` must hold one Ritz vector per row, got shape {vectors.shape}")
     k = vectors.shape[0]
     n_low = k // 2 + k // 20 if n_low is None else check_int("n_low", n_low, low=0)
     weights = jnp.where(jnp.arange(k) < n_low, low_weight, 1.0).astype(vectors.dtype)

@@ -185,6 +185,8 @@ class MultigridPreconditioner(eqx.Module):
 
     def __call__(self, r: Float[Array, "*shape"]) -> Float[Array, "*shape"]:  # noqa: F821
         """Apply one V-cycle from a zero initial guess to the residual `r`."""
+        if jnp.shape(r) != self.fluid.shape:
+            raise ValueError(f"`r` must have the grid shape {self.fluid.shape}, got {jnp.shape(r)}")
         r = jnp.where(self.fluid, r, 0)
         return jnp.where(self.fluid, self._cycle(0, r), 0)
 

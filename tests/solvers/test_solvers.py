@@ -259,6 +259,10 @@ def test_bad_solver_input(x64):
     system, _ = _system(6, ndim=2)
     with pytest.raises(ValueError, match="levels"):
         MultigridPreconditioner(system, levels=3)
+    with pytest.raises(ValueError, match="grid shape"):
+        MultigridPreconditioner(system)(jnp.ones((4, 4)))
+    with pytest.raises(ValueError, match="batch"):
+        dcdm_loss(system.operator, lambda r: r, jnp.ones((6, 6)))
     with pytest.raises(ValueError, match="rhs"):
         train_dcdm(system.operator, DCDMNet(2, key=_key()), jnp.ones((4, 8, 8)), key=_key())
 
