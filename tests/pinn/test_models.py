@@ -120,9 +120,7 @@ def test_pinn_mlp_and_fourier_features():
     assert abs(std - np.sqrt(2 / 64)) < 0.03  # Glorot normal
     # box corners map to +-1
     z = jnp.array([1.0, 2.0])
-    direct = z
-    direct = (direct - model.shift) * model.scale
-    np.testing.assert_allclose(direct, [1.0, 1.0])
+    np.testing.assert_allclose((z - model.shift) * model.scale, [1.0, 1.0])
     ff = PINN(2, 16, 2, fourier_features=20, fourier_scale=2.0, key=_key())
     assert ff.fourier.shape == (2, 10) and ff.layers[0].weight.shape == (16, 20)
     assert model(z).shape == () and ff(z).shape == ()
