@@ -67,7 +67,28 @@ class Condition(eqx.Module):
         return type(self).__name__
 
 
-class Dirichlet(Condition):
+class _FaceCondition(Condition):
+    """A condition on the spatial faces of the domain (normal to `axes`), with data `value`."""
+
+    value: Value = 0.0
+    axes: tuple[int, ...] | None = eqx.field(default=None, static=True)
+    n: int = eqx.field(default=256, static=True)
+    weight: float = eqx.field(default=1.0, static=True)
+
+    def __check_init__(self):
+        self._check()
+        _as_function("value", self.value)
+
+    def sample(self, box, time, *, key, dtype=None):
+        axes = _spatial_axes("axes", self.axes, box.ndim - int(time))
+        x, normal = sample_boundary(box, self.n, key=key, axes=axes, per_face=True, dtype=dtype)
+        return {"x": x, "normal": normal}
+
+    def _data(self, row) -> Array:
+        return _as_function("value", self.value)(row["x"])
+
+
+class Dirichlet(_FaceCondition):
     """`u = g` on the spatial faces of the domain.
 
     **Arguments:**
@@ -78,26 +99,11 @@ class Dirichlet(Condition):
     - `weight`: loss weight.
     """
 
-    value: Value = 0.0
-    axes: tuple[int, ...] | None = eqx.field(default=None, static=True)
-    n: int = eqx.field(default=256, static=True)
-    weight: float = eqx.field(default=1.0, static=True)
-
-    def __check_init__(self):
-        self._check()
-        _as_function("value", self.value)
-
-    def sample(self, box, time, *, key, dtype=None):
-        n_space = box.ndim - int(time)
-        axes = _spatial_axes("axes", self.axes, n_space)
-        x, _ = sample_boundary(box, self.n, key=key, axes=axes, per_face=True, dtype=dtype)
-        return {"x": x}
-
     def residual(self, fn, row, time):
-        return fn(row["x"]) - _as_function("value", self.value)(row["x"])
+        return fn(row["x"]) - self._data(row)
 
 
-class Neumann(Condition):
+class Neumann(_FaceCondition):
     """`n·∇u = g` on the spatial faces of the domain (`n` the outward unit normal).
 
     **Arguments:**
@@ -108,25 +114,9 @@ class Neumann(Condition):
     - `weight`: loss weight.
     """
 
-    value: Value = 0.0
-    axes: tuple[int, ...] | None = eqx.field(default=None, static=True)
-    n: int = eqx.field(default=256, static=True)
-    weight: float = eqx.field(default=1.0, static=True)
-
-    def __check_init__(self):
-        self._check()
-        _as_function("value", self.value)
-
-    def sample(self, box, time, *, key, dtype=None):
-        n_space = box.ndim - int(time)
-        axes = _spatial_axes("axes", self.axes, n_space)
-        x, normal = sample_boundary(box, self.n, key=key, axes=axes, per_face=True, dtype=dtype)
-        return {"x": x, "normal": normal}
-
     def residual(self, fn, row, time):
         field = PointField(fn, row["x"], time=time)
-        flux = jnp.sum(row["normal"][: field.ndim] * field.grad())
-        return flux - _as_function("value", self.value)(row["x"])
+        return jnp.sum(row["normal"][: field.ndim] * field.grad()) - self._data(row)
 
 
 class Periodic(Condition):
@@ -220,7 +210,7 @@ class InitialVelocity(_InitialSlice):
 
 def condition_points(condition: Condition, box: Box, time: bool) -> int:
     """How many points `condition.sample` draws."""
-    if isinstance(condition, (Dirichlet, Neumann)):
+    if isinstance(condition, _FaceCondition):
         n_space = box.ndim - int(time)
         return condition.n * 2 * len(_spatial_axes("axes", condition.axes, n_space))
     return condition.n
