@@ -67,11 +67,10 @@ class Condition(eqx.Module):
         return type(self).__name__
 
 
-class _FaceCondition(Condition):
-    """A condition on the spatial faces of the domain (normal to `axes`), with data `value`."""
+class _DataCondition(Condition):
+    """A condition with data `value` (a number or a function of the point)."""
 
     value: Value = 0.0
-    axes: tuple[int, ...] | None = eqx.field(default=None, static=True)
     n: int = eqx.field(default=256, static=True)
     weight: float = eqx.field(default=1.0, static=True)
 
@@ -79,13 +78,19 @@ class _FaceCondition(Condition):
         self._check()
         _as_function("value", self.value)
 
+    def _data(self, row) -> Array:
+        return _as_function("value", self.value)(row["x"])
+
+
+class _FaceCondition(_DataCondition):
+    """A condition on the spatial faces of the domain (normal to `axes`), with data `value`."""
+
+    axes: tuple[int, ...] | None = eqx.field(default=None, static=True, kw_only=True)
+
     def sample(self, box, time, *, key, dtype=None):
         axes = _spatial_axes("axes", self.axes, box.ndim - int(time))
         x, normal = sample_boundary(box, self.n, key=key, axes=axes, per_face=True, dtype=dtype)
         return {"x": x, "normal": normal}
-
-    def _data(self, row) -> Array:
-        return _as_function("value", self.value)(row["x"])
 
 
 class Dirichlet(_FaceCondition):
@@ -160,24 +165,13 @@ class Periodic(Condition):
         return f"Periodic(axis={self.axis})"
 
 
-class _InitialSlice(Condition):
+class _InitialSlice(_DataCondition):
     """A condition on the initial slice `t = t_0` of a space-time domain, with data `value`."""
-
-    value: Value = 0.0
-    n: int = eqx.field(default=256, static=True)
-    weight: float = eqx.field(default=1.0, static=True)
-
-    def __check_init__(self):
-        self._check()
-        _as_function("value", self.value)
 
     def sample(self, box, time, *, key, dtype=None):
         if not time:
             raise ValueError("an initial condition needs a time-dependent problem (`time=True`)")
         return {"x": sample_initial(box, self.n, key=key, dtype=dtype)}
-
-    def _data(self, row) -> Array:
-        return _as_function("value", self.value)(row["x"])
 
 
 class InitialValue(_InitialSlice):
