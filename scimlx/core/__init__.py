@@ -4,6 +4,7 @@ metrics. It imports nothing else of scimlx."""
 from . import equations as equations
 from . import linalg as linalg
 from . import metrics as metrics
+from . import validate as validate
 from .equations import (
     EQUATIONS as EQUATIONS,
 )

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._validate import check_int
+from .validate import check_int
 from .geometry import Grid
 
 Coefficient = Any  # a number, an array, a function of the point, or a field

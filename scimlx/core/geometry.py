@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._validate import check_int, check_key
+from .validate import check_int, check_key
 
 
 def _as_float_tuple(name: str, value) -> tuple[float, ...]:

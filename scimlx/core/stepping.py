@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Complex, Float
 
-from ._validate import check_int, check_number
+from .validate import check_int, check_number
 
 __all__ = [
     "CNAB2",

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_dtype, check_int, check_key, check_number
+from scimlx.core.validate import check_dtype, check_int, check_key, check_number
 from scimlx.core.geometry import Grid
 from scimlx.core.stepping import ETDRK, dealias_mask, rfft_wavenumbers, rollout
 

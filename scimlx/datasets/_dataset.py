@@ -19,7 +19,7 @@ import numpy as np
 
 from scimlx._cache import user_cache_root
 from scimlx.core._io import atomic_write
-from scimlx.core._validate import check_int
+from scimlx.core.validate import check_int
 from scimlx.core.geometry import Grid
 
 from ._recipe import (

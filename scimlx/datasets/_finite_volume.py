@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_number
+from scimlx.core.validate import check_int, check_number
 from scimlx.core.geometry import Box, Grid
 from scimlx.core.stepping import rk_step
 

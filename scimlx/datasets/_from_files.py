@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from scimlx.core._validate import check_int
+from scimlx.core.validate import check_int
 
 from ._dataset import PDEDataset
 from ._formats import read_array_file

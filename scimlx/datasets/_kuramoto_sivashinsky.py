@@ -62,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Complex, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_dtype, check_int, check_key, check_number
+from scimlx.core.validate import check_dtype, check_int, check_key, check_number
 from scimlx.core.geometry import Box, Grid
 from scimlx.core.stepping import CNAB2, ETDRK, dealias_mask, rfft_wavenumbers, rollout
 

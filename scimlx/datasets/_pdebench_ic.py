@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key, check_number
+from scimlx.core.validate import check_int, check_key, check_number
 
 __all__ = ["pdebench_initial_condition"]
 

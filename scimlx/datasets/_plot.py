@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from scimlx.core._validate import check_int
+from scimlx.core.validate import check_int
 
 __all__ = ["plot_samples"]
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_dtype, check_int, check_number
+from scimlx.core.validate import check_dtype, check_int, check_number
 
 __all__ = ["grf_neumann", "grf_periodic"]
 

@@ -18,7 +18,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from scimlx.core._io import atomic_write
-from scimlx.core._validate import check_int, check_key
+from scimlx.core.validate import check_int, check_key
 from scimlx.core.geometry import Grid
 
 __all__ = ["Generated", "Recipe", "generate", "get_recipe", "recipe_names"]

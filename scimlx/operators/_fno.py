@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key
+from scimlx.core.validate import check_int, check_key
 
 from ._common import check_sample, coordinate_channels
 

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key
+from scimlx.core.validate import check_int, check_key
 
 from ._common import BATCH_AXIS, BatchNorm, check_sample, coordinate_channels
 

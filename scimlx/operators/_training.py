@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key, check_number
+from scimlx.core.validate import check_int, check_key, check_number
 from scimlx.train import adam_l2, fit, step_decay
 
 from ._common import apply_batch

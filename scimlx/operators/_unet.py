@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key
+from scimlx.core.validate import check_int, check_key
 
 from ._common import BATCH_AXIS, BatchNorm, check_sample, coordinate_channels
 

@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from scimlx.core import Box, PointField, sample_boundary, sample_initial
-from scimlx.core._validate import check_int, check_number
+from scimlx.core.validate import check_int, check_number
 
 Value = Callable[[Array], Array] | float
 

@@ -14,7 +14,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core import Box
-from scimlx.core._validate import check_int, check_key, check_number
+from scimlx.core.validate import check_int, check_key, check_number
 
 
 def map_points(

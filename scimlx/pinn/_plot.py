@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scimlx.core._validate import check_int
+from scimlx.core.validate import check_int
 
 from ._models import map_points
 from ._problem import Problem

@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core import Box, Grid, PointField, sample_interior
-from scimlx.core._validate import check_int, check_number
+from scimlx.core.validate import check_int, check_number
 from scimlx.core.equations import Equation
 
 from ._conditions import Condition, condition_points

@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array
 
 from scimlx.core import Box
-from scimlx.core._validate import check_int, check_number
+from scimlx.core.validate import check_int, check_number
 from scimlx.core.equations import Advection, AllenCahn, Helmholtz, KleinGordon, NonlinearDiffusion
 
 from ._conditions import Dirichlet, InitialValue, InitialVelocity, Periodic

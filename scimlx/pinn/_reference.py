@@ -11,7 +11,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from scimlx.core import Box, Grid, GridField
-from scimlx.core._validate import check_int, check_number
+from scimlx.core.validate import check_int, check_number
 from scimlx.core.equations import NonlinearDiffusion
 from scimlx.core.stepping import ETDRK, rfft_wavenumbers, rk_step, rollout
 

@@ -13,7 +13,7 @@ import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key, check_number
+from scimlx.core.validate import check_int, check_key, check_number
 from scimlx.train import FitResult, exponential_decay, fit, lbfgs
 
 from ._models import PointModel, map_points

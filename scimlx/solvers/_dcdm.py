@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key, check_number
+from scimlx.core.validate import check_int, check_key, check_number
 from scimlx.core.linalg import SolveResult, as_operator, check_symmetric
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from scimlx.core._validate import check_int, check_number
+from scimlx.core.validate import check_int, check_number
 
 
 class _Level(eqx.Module):

@@ -9,7 +9,7 @@ import jax
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core._validate import check_int, check_key, check_number
+from scimlx.core.validate import check_int, check_key, check_number
 from scimlx.core.linalg import as_operator
 from scimlx.train import FitResult, fit
 

@@ -15,7 +15,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from scimlx.core._validate import check_int, check_key
+from scimlx.core.validate import check_int, check_key
 
 from ._checkpoint import CheckpointError, _read, _restore, save_checkpoint
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from scimlx.core._validate import check_int, check_number
+from scimlx.core.validate import check_int, check_number
 
 Schedule = Callable[[Int[ArrayLike, ""]], Float[Array, ""]]
 

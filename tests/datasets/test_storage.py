@@ -11,7 +11,7 @@ import scipy.io
 
 import scimlx.datasets as sd
 from scimlx.core import Box, Grid
-from scimlx.core._validate import check_int, check_number
+from scimlx.core.validate import check_int, check_number
 
 
 def _validate(p):
