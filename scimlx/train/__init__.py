@@ -1,4 +1,5 @@
-"""The training loop shared by every learned model, with checkpoints and optimisers."""
+"""The training loop shared by every learned model: run options, training steps, parameters, checkpoints,
+optimisers and data-parallel sharding."""
 
 from ._checkpoint import CheckpointError as CheckpointError
 from ._checkpoint import load_checkpoint as load_checkpoint
@@ -13,3 +14,15 @@ from ._optim import exponential_decay as exponential_decay
 from ._optim import lbfgs as lbfgs
 from ._optim import one_cycle as one_cycle
 from ._optim import step_decay as step_decay
+from ._options import RunOptions as RunOptions
+from ._params import Fixed as Fixed
+from ._params import count_params as count_params
+from ._params import trainable as trainable
+from ._params import trainable_mask as trainable_mask
+from ._sharding import DATA_AXIS as DATA_AXIS
+from ._sharding import data_mesh as data_mesh
+from ._step import AbstractTrainStep as AbstractTrainStep
+from ._step import GameStep as GameStep
+from ._step import GradientStep as GradientStep
+from ._step import Player as Player
+from ._step import TrainCarry as TrainCarry

@@ -1,8 +1,15 @@
-"""The training loop shared by every learned model."""
+"""The training loop shared by every learned model: [`scimlx.train.fit`][].
 
+`fit` is three units: the argument checks (`_plan`, everything refused before any work starts), the compiled
+step (`_compile`, around an [`AbstractTrainStep`][scimlx.train.AbstractTrainStep]), and the host loop
+(`_Loop`: batches, history, evaluation, checkpoints, progress, the non-finite guard).
+"""
+
+from __future__ import annotations
+
+import dataclasses
 import json
 import math
-import os
 import pathlib
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +25,9 @@ from jaxtyping import Array, PRNGKeyArray, PyTree
 from scimlx.core.validate import check_int, check_key
 
 from ._checkpoint import CheckpointError, _read, _restore, save_checkpoint
+from ._options import RunOptions
+from ._sharding import data_mesh, data_size, replicate, shard_batch
+from ._step import AbstractTrainStep, GradientStep, TrainCarry
 
 CHECKPOINT_NAME = "checkpoint.eqx"
 _KIND = "scimlx.train.fit"
@@ -52,7 +62,27 @@ class FitResult(eqx.Module):
     history: dict[str, Any]
 
 
-# --------------------------------------------------------------------------- validation
+# ----------------------------------------------------------------------------- the checks
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """Everything `fit` resolved from its arguments before any work starts."""
+
+    data_kind: str  # "arrays", "sampler" or "none"
+    n: int | None
+    batch_size: int | None
+    steps: int
+    steps_per_epoch: int | None
+    resample_every: int
+    eval_every: int | None
+    checkpoint_path: pathlib.Path | None
+    checkpoint_every: int | None
+    resume: bool
+    progress: bool
+    mesh: Any
+    settings: dict[str, Any]
+    config: dict[str, Any]
 
 
 def _check_array_data(data: PyTree) -> tuple[PyTree, int]:
@@ -78,11 +108,6 @@ def _check_array_data(data: PyTree) -> tuple[PyTree, int]:
     return jax.tree.map(jnp.asarray, data), n
 
 
-def _to_python(value: Any) -> Any:
-    array = np.asarray(jax.device_get(value))
-    return array.item() if array.ndim == 0 else array.tolist()
-
-
 def _json_normalise(name: str, value: Any) -> Any:
     try:
         return json.loads(json.dumps(value))
@@ -90,94 +115,113 @@ def _json_normalise(name: str, value: Any) -> Any:
         raise TypeError(f"`{name}` must be JSON-serialisable: {e}") from e
 
 
-# ------------------------------------------------------------------------- the step
-
-
-def _unpack_loss(out: Any, stateful: bool, has_aux: bool) -> tuple[Array, Any, Any]:
-    if stateful:
-        if not (isinstance(out, tuple) and len(out) == 2):
-            raise TypeError(
-                "With `state`, `loss_fn(model, state, batch, *, key)` must return "
-                "`(loss, new_state)` (or `(loss, (new_state, aux))` with `has_aux=True`)."
-            )
-        loss, rest = out
-        if has_aux:
-            if not (isinstance(rest, tuple) and len(rest) == 2):
-                raise TypeError(
-                    "With `state` and `has_aux=True`, `loss_fn` must return "
-                    "`(loss, (new_state, aux))`."
-                )
-            new_state, aux = rest
-        else:
-            new_state, aux = rest, {}
-    elif has_aux:
-        if not (isinstance(out, tuple) and len(out) == 2):
-            raise TypeError("With `has_aux=True`, `loss_fn` must return `(loss, aux)`.")
-        loss, aux = out
-        new_state = None
+def _plan(
+    data: Any, run: RunOptions, state: Any, step: AbstractTrainStep, eval_fn: Any, config: Any,
+    resample_every: Any,
+) -> tuple[_Plan, Any]:  # fmt: skip
+    if not isinstance(run, RunOptions):
+        raise TypeError(f"`run` must be a scimlx.train.RunOptions, got {type(run).__name__}.")
+    if (run.steps is None) == (run.epochs is None):
+        raise ValueError("Exactly one of `steps` and `epochs` must be given (in `run`).")
+    steps, batch_size = run.steps, run.batch_size
+    if data is None:
+        data_kind, n = "none", None
+    elif callable(data) and not isinstance(data, jax.Array | np.ndarray):
+        data_kind, n = "sampler", None
     else:
-        if isinstance(out, tuple):
-            raise TypeError(
-                "`loss_fn` returned a tuple; return a scalar loss, or pass `has_aux=True` to "
-                "return `(loss, aux)`."
+        data_kind = "arrays"
+        data, n = _check_array_data(data)
+    mesh = data_mesh(run.devices, run.mesh)
+    shards = data_size(mesh)
+    if data_kind == "arrays":
+        if batch_size is None:
+            raise ValueError("`batch_size` is required for array `data`.")
+        if batch_size > n:
+            raise ValueError(f"`batch_size`={batch_size} exceeds the number of samples {n}.")
+        if batch_size % shards:
+            raise ValueError(
+                f"`batch_size`={batch_size} must be a multiple of the {shards} devices it is split over "
+                "(or pass `devices=` with fewer)."
             )
-        loss, aux, new_state = out, {}, None
-    loss = jnp.asarray(loss)
-    if loss.shape != () or not jnp.issubdtype(loss.dtype, jnp.floating):
-        hint = "" if has_aux else " (if it returns `(loss, aux)`, pass `has_aux=True`)"
-        raise TypeError(
-            f"`loss_fn` must return a real scalar loss, got shape {loss.shape} and dtype "
-            f"{loss.dtype}{hint}."
+        steps_per_epoch = math.ceil(n / batch_size)
+        if run.epochs is not None:
+            steps = run.epochs * steps_per_epoch
+    else:
+        if batch_size is not None:
+            raise ValueError("`batch_size` is only used with array `data`.")
+        if run.epochs is not None:
+            raise ValueError("`epochs` needs array `data`; use `steps` with a sampler or `data=None`.")
+        steps_per_epoch = None
+    resample_every = check_int("resample_every", resample_every)
+    if resample_every != 1 and data_kind != "sampler":
+        raise ValueError("`resample_every` needs a sampler `data` (a function `key -> batch`).")
+    if eval_fn is not None and not callable(eval_fn):
+        raise TypeError(f"`eval_fn` must be callable, got {type(eval_fn)}.")
+    if run.eval_every is not None and eval_fn is None:
+        raise ValueError("`eval_every` needs `eval_fn`.")
+    if config is not None and not isinstance(config, Mapping):
+        raise TypeError(f"`config` must be a dict, got {type(config)}.")
+    settings = {
+        "data": data_kind,
+        "num_samples": n,
+        "batch_size": batch_size,
+        "stateful": state is not None,
+        "has_aux": bool(getattr(step, "has_aux", False)),
+    }
+    if resample_every != 1:
+        settings["resample_every"] = resample_every
+    if not isinstance(step, GradientStep):
+        settings["step"] = type(step).__name__
+    path = None if run.checkpoint_dir is None else pathlib.Path(run.checkpoint_dir) / CHECKPOINT_NAME
+    plan = _Plan(
+        data_kind=data_kind, n=n, batch_size=batch_size, steps=steps, steps_per_epoch=steps_per_epoch,
+        resample_every=resample_every, eval_every=run.eval_every, checkpoint_path=path,
+        checkpoint_every=run.checkpoint_every, resume=run.resume, progress=run.progress, mesh=mesh,
+        settings=settings, config=_json_normalise("config", dict(config or {})),
+    )  # fmt: skip
+    if path is not None and not run.resume and path.exists() and not run.overwrite:
+        raise FileExistsError(
+            f"{path} already exists; pass `resume=True` to continue that run or `overwrite=True` to "
+            "replace it."
         )
-    if not isinstance(aux, Mapping) or not all(isinstance(k, str) for k in aux):
-        raise TypeError(
-            f"With `has_aux=True`, the aux output of `loss_fn` must be a dict of named "
-            f"scalars, got {type(aux)}."
-        )
-    aux = {k: jnp.asarray(v) for k, v in aux.items()}
-    for k, v in aux.items():
-        if v.shape != ():
-            raise TypeError(f"`loss_fn` aux entry {k!r} must be a scalar, got shape {v.shape}.")
-    return loss, new_state, aux
+    return plan, data
 
 
-def _make_step(optimizer, data_kind, stateful, has_aux, resample_every=1):
-    optimizer = optax.with_extra_args_support(optimizer)
+def _as_step(loss_fn: Any, optimizer: Any, has_aux: bool, stateful: bool) -> AbstractTrainStep:
+    if isinstance(loss_fn, AbstractTrainStep):
+        if optimizer is not None:
+            raise ValueError("A training step carries its own optimisers: pass `optimizer=None`.")
+        if has_aux:
+            raise ValueError("`has_aux` belongs to a loss function, not to a training step.")
+        return loss_fn
+    if not callable(loss_fn):
+        raise TypeError(f"`loss_fn` must be callable or an AbstractTrainStep, got {type(loss_fn)}.")
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"`optimizer` must be an `optax.GradientTransformation`, got {type(optimizer)}.")
+    return GradientStep(loss_fn, optimizer, has_aux=bool(has_aux), stateful=stateful)
 
-    # `loss_fn` and the sampler are arguments (not closed over), so that arrays they
-    # hold (e.g. as Equinox modules) are traced rather than baked in as constants.
+
+# ----------------------------------------------------------------------- the compiled step
+
+
+def _compile(plan: _Plan) -> Callable:
+    """The jitted step: draw (or index) the batch, lay it out on the mesh, run the training step."""
+    kind, every, mesh = plan.data_kind, plan.resample_every, plan.mesh
+
+    # the step and the sampler are arguments (not closed over), so that arrays they hold (e.g. as Equinox
+    # modules) are traced rather than baked in as constants
     @eqx.filter_jit
-    def step_fn(loss_fn, sampler, model, opt_state, state, data, idx, step, base_key):
+    def step_fn(train_step, sampler, carry, data, idx, step, base_key):
         data_key, loss_key = jax.random.split(jax.random.fold_in(base_key, step))
-        if resample_every > 1:  # the batch of the last step that is a multiple of `resample_every`
-            data_key = jax.random.split(jax.random.fold_in(base_key, step - step % resample_every))[0]
-        if data_kind == "arrays":
+        if every > 1:  # the batch of the last step that is a multiple of `resample_every`
+            data_key = jax.random.split(jax.random.fold_in(base_key, step - step % every))[0]
+        if kind == "arrays":
             batch = jax.tree.map(lambda x: x[idx], data)
-        elif data_kind == "sampler":
+        elif kind == "sampler":
             batch = sampler(data_key)
         else:
             batch = None
-        params, static = eqx.partition(model, eqx.is_inexact_array)
-
-        def objective(p):
-            m = eqx.combine(p, static)
-            if stateful:
-                out = loss_fn(m, state, batch, key=loss_key)
-            else:
-                out = loss_fn(m, batch, key=loss_key)
-            loss, new_state, aux = _unpack_loss(out, stateful, has_aux)
-            return loss, (new_state, aux)
-
-        (loss, (new_state, aux)), grads = eqx.filter_value_and_grad(objective, has_aux=True)(params)
-
-        def value_fn(p):
-            return objective(p)[0]
-
-        updates, opt_state = optimizer.update(
-            grads, opt_state, params, value=loss, grad=grads, value_fn=value_fn
-        )
-        model = eqx.apply_updates(model, updates)
-        return model, opt_state, new_state, loss, aux
+        return train_step(carry, shard_batch(batch, mesh), key=loss_key)
 
     return step_fn
 
@@ -190,358 +234,290 @@ def _all_finite(tree: PyTree) -> Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-# -------------------------------------------------------------------------- fit
+# ----------------------------------------------------------------------------- the host loop
 
 
-def fit(
-    model: eqx.Module,
-    loss_fn: Callable[..., Any],
-    data: PyTree | Callable[[PRNGKeyArray], PyTree] | None,
-    optimizer: optax.GradientTransformation,
-    *,
-    key: PRNGKeyArray,
-    steps: int | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    state: PyTree | None = None,
-    eval_fn: Callable[..., Mapping[str, Any]] | None = None,
-    eval_every: int | None = None,
-    checkpoint_dir: str | os.PathLike | None = None,
-    checkpoint_every: int | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    config: Mapping[str, Any] | None = None,
-    progress: bool = True,
-    has_aux: bool = False,
-    resample_every: int = 1,
-) -> FitResult:
-    """Train `model` by minimising `loss_fn` with an optax optimiser.
+def _to_python(value: Any) -> Any:
+    array = np.asarray(jax.device_get(value))
+    return array.item() if array.ndim == 0 else array.tolist()
 
-    The trainable parameters are `eqx.filter(model, eqx.is_inexact_array)`. Each step is
-    one `eqx.filter_jit`-compiled function: (draw the batch,) evaluate the loss and its
-    gradient with `eqx.filter_value_and_grad`, update with `optimizer` (wrapped with
-    `optax.with_extra_args_support`; `value`, `grad` and `value_fn` are passed, so that
-    line-search optimisers such as [`scimlx.train.lbfgs`][] work; `value_fn` evaluates the
-    loss on the step's batch, key and input `state`), and apply the update.
 
-    **Arguments:**
+class _History:
+    """The per-step losses, times and aux scalars, and the evaluations, kept on the host."""
 
-    - `model`: an `eqx.Module`.
-    - `loss_fn`: `loss_fn(model, batch, *, key) -> loss`, a real scalar, or `(loss, aux)`
-        with `has_aux=True`, `aux` a dict of named scalars logged every step. If `state`
-        is given: `loss_fn(model, state, batch, *, key) -> (loss, new_state)` (or
-        `(loss, (new_state, aux))`).
-    - `data`: one of
-        - a PyTree of arrays with a common leading sample axis, of size `n`. Each epoch
-          visits a fresh random permutation in minibatches of `batch_size`; the last
-          batch of an epoch may be smaller (`shuffle=True, drop_last=False`), so an epoch
-          has `ceil(n / batch_size)` steps (a smaller last batch compiles the step a second
-          time, once). The arrays are moved to the device once.
-        - a sampler `sampler(key) -> batch`, called with a fresh key at every step inside
-          the compiled step (so it must be JAX-traceable), e.g. PINN collocation points.
-        - `None`: `loss_fn` is called with `batch=None`.
-    - `optimizer`: an `optax.GradientTransformation`. Epoch-based schedules go into it
-        (see [`scimlx.train.step_decay`][], [`scimlx.train.one_cycle`][]).
-    - `key`: a PRNG key. Step `i` (0-based) uses `fold_in(k_step, i)`, and epoch `e`
-        uses the permutation of `fold_in(k_perm, e)`, with `k_step, k_perm = split(key)`,
-        so a resumed run draws exactly the same batches and keys.
-    - `steps`: the total number of optimiser steps (counted from the start of the run,
-        also when resuming).
-    - `epochs`: alternatively, the number of epochs (array data only).
-        Exactly one of `steps` and `epochs` must be given.
-    - `batch_size`: the minibatch size, `1 <= batch_size <= n` (array data only).
-    - `state`: an `eqx.nn.State` (or any PyTree) for stateful models, e.g. with
-        `eqx.nn.BatchNorm`; threaded through the steps and checkpointed.
-    - `eval_fn`: `eval_fn(model) -> dict` (or `eval_fn(model, state)`), run on the host
-        every `eval_every` steps and after the last step. Values are converted to Python
-        floats (or lists).
-    - `eval_every`: the evaluation period in steps (needs `eval_fn`; without it `eval_fn`
-        runs only at the end).
-    - `checkpoint_dir`: a directory for the checkpoint file `checkpoint.eqx`, written
-        atomically after the last step and every `checkpoint_every` steps.
-    - `checkpoint_every`: the checkpoint period in steps (needs `checkpoint_dir`).
-    - `resume`: continue from the checkpoint in `checkpoint_dir`. The `model`, `state`
-        and `optimizer` given serve as the skeleton to load into; `key`, `config`, the
-        kind of data, `n`, `batch_size`, `state`-ness and `has_aux` must match the saved
-        run. The result is bit-identical to an uninterrupted run.
-    - `overwrite`: allow replacing an existing checkpoint of another run in
-        `checkpoint_dir`. Without `resume` or `overwrite`, an existing checkpoint is an
-        error.
-    - `config`: a JSON-serialisable dict describing the run (hyperparameters, ...),
-        stored in checkpoints and compared on resume.
-    - `progress`: show a tqdm progress bar with the step, the loss and it/s (refreshed
-        at most every ~0.2 s).
-    - `has_aux`: whether `loss_fn` also returns a dict of auxiliary scalars.
-    - `resample_every`: with a sampler, draw a new batch only every `resample_every` steps
-        (the steps in between reuse the key, hence the batch, of the last multiple), as PINN
-        codes resample their collocation points every 100 iterations. Default 1: every step.
+    def __init__(self, saved: dict[str, Any] | None = None):
+        saved = saved or {"step": [], "loss": [], "time": [], "aux": {}, "eval": []}
+        self.step = list(saved["step"])
+        self.loss = list(saved["loss"])
+        self.time = list(saved["time"])
+        self.aux = {k: list(v) for k, v in saved["aux"].items()}
+        self.eval = [(int(s), d) for s, d in saved["eval"]]
 
-    **Returns:**
-
-    A [`scimlx.train.FitResult`][] with fields `model`, `state` (`None` for stateless
-    models), `opt_state`, `step` (the number of steps done) and `history`, a dict with
-
-    - `"step"`: `int` array, `1, 2, ..., step`;
-    - `"loss"`: `float` array, the loss evaluated in each step (before its update);
-    - `"time"`: wall-clock seconds of training when each step was dispatched
-        (cumulative over resumed runs);
-    - `"aux"`: dict of arrays, one per aux entry;
-    - `"eval"`: list of `(step, dict)` from `eval_fn`.
-
-    Raises [`scimlx.train.NonFiniteLossError`][] (a `FloatingPointError`) if the loss
-    becomes NaN or infinite; its message names the step and the last finite checkpoint,
-    which is never overwritten by non-finite parameters. The loss is checked whenever it
-    is fetched from the device, at most ~0.2 s after the offending step.
-    """
-    # ------------------------------------------------------------ validation
-    if not isinstance(model, eqx.Module):
-        raise TypeError(f"`model` must be an `eqx.Module`, got {type(model)}.")
-    if not callable(loss_fn):
-        raise TypeError(f"`loss_fn` must be callable, got {type(loss_fn)}.")
-    if not isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError(
-            f"`optimizer` must be an `optax.GradientTransformation`, got {type(optimizer)}."
-        )
-    key = check_key(key)
-    steps = check_int("steps", steps, optional=True)
-    epochs = check_int("epochs", epochs, optional=True)
-    if (steps is None) == (epochs is None):
-        raise ValueError("Exactly one of `steps` and `epochs` must be given.")
-
-    if data is None:
-        data_kind, n = "none", None
-    elif callable(data) and not isinstance(data, jax.Array | np.ndarray):
-        data_kind, n = "sampler", None
-    else:
-        data_kind = "arrays"
-        data, n = _check_array_data(data)
-    if data_kind == "arrays":
-        if batch_size is None:
-            raise ValueError("`batch_size` is required for array `data`.")
-        batch_size = check_int("batch_size", batch_size, optional=True)
-        if batch_size > n:
-            raise ValueError(f"`batch_size`={batch_size} exceeds the number of samples {n}.")
-        steps_per_epoch = math.ceil(n / batch_size)
-        if epochs is not None:
-            steps = epochs * steps_per_epoch
-    else:
-        if batch_size is not None:
-            raise ValueError("`batch_size` is only used with array `data`.")
-        if epochs is not None:
-            raise ValueError(
-                "`epochs` needs array `data`; use `steps` with a sampler or `data=None`."
-            )
-        steps_per_epoch = None
-
-    resample_every = check_int("resample_every", resample_every)
-    if resample_every != 1 and data_kind != "sampler":
-        raise ValueError("`resample_every` needs a sampler `data` (a function `key -> batch`).")
-    stateful = state is not None
-    if eval_fn is not None and not callable(eval_fn):
-        raise TypeError(f"`eval_fn` must be callable, got {type(eval_fn)}.")
-    eval_every = check_int("eval_every", eval_every, optional=True)
-    if eval_every is not None and eval_fn is None:
-        raise ValueError("`eval_every` needs `eval_fn`.")
-    checkpoint_every = check_int("checkpoint_every", checkpoint_every, optional=True)
-    if checkpoint_dir is None:
-        if checkpoint_every is not None:
-            raise ValueError("`checkpoint_every` needs `checkpoint_dir`.")
-        if resume:
-            raise ValueError("`resume=True` needs `checkpoint_dir`.")
-    if resume and overwrite:
-        raise ValueError("`resume` and `overwrite` are mutually exclusive.")
-    if config is not None and not isinstance(config, Mapping):
-        raise TypeError(f"`config` must be a dict, got {type(config)}.")
-    config = _json_normalise("config", dict(config or {}))
-
-    settings = {
-        "data": data_kind,
-        "num_samples": n,
-        "batch_size": batch_size,
-        "stateful": stateful,
-        "has_aux": bool(has_aux),
-    }
-    if resample_every != 1:
-        settings["resample_every"] = resample_every
-    k_step, k_perm = jax.random.split(key)
-    params = eqx.filter(model, eqx.is_inexact_array)
-    opt_state = optimizer.init(params)
-
-    history: dict[str, Any] = {"step": [], "loss": [], "time": [], "aux": {}, "eval": []}
-    start = 0
-    ckpt_path = None
-    last_ckpt: tuple[pathlib.Path, int] | None = None
-    if checkpoint_dir is not None:
-        ckpt_path = pathlib.Path(checkpoint_dir) / CHECKPOINT_NAME
-        if resume:
-            if not ckpt_path.is_file():
-                raise FileNotFoundError(f"`resume=True` but there is no checkpoint at {ckpt_path}.")
-            header, payload = _read(ckpt_path)
-            meta = header["metadata"]
-            start = _check_resume(meta, ckpt_path, settings, config, steps)
-            like = {"model": model, "opt_state": opt_state, "state": state, "key": key}
-            tree = _restore(ckpt_path, header, payload, like)
-            if not bool(
-                jnp.array_equal(jax.random.key_data(tree["key"]), jax.random.key_data(key))
-            ):
-                raise ValueError(
-                    f"`key` differs from the key of the run saved in {ckpt_path}; resume "
-                    "with the original key."
-                )
-            model, opt_state, state = tree["model"], tree["opt_state"], tree["state"]
-            saved = meta["history"]
-            history = {
-                "step": list(saved["step"]),
-                "loss": list(saved["loss"]),
-                "time": list(saved["time"]),
-                "aux": {k: list(v) for k, v in saved["aux"].items()},
-                "eval": [(int(s), d) for s, d in saved["eval"]],
-            }
-            last_ckpt = (ckpt_path, start)
-        elif ckpt_path.exists() and not overwrite:
-            raise FileExistsError(
-                f"{ckpt_path} already exists; pass `resume=True` to continue that run or "
-                "`overwrite=True` to replace it."
-            )
-
-    # ------------------------------------------------------------ the loop
-    step_fn = _make_step(optimizer, data_kind, stateful, bool(has_aux), resample_every)
-    sampler = data if data_kind == "sampler" else None
-    step_data = data if data_kind == "arrays" else None
-    time_offset = history["time"][-1] if history["time"] else 0.0
-    pending: list[tuple[int, Array, Any, float]] = []
-
-    def make_result() -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
-            "step": np.asarray(history["step"], dtype=np.int64),
-            "loss": np.asarray(history["loss"], dtype=np.float64),
-            "time": np.asarray(history["time"], dtype=np.float64),
-            "aux": {k: np.asarray(v) for k, v in history["aux"].items()},
-            "eval": list(history["eval"]),
+            "step": self.step, "loss": self.loss, "time": self.time, "aux": self.aux,
+            "eval": [[s, d] for s, d in self.eval],
+        }  # fmt: skip
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "step": np.asarray(self.step, dtype=np.int64),
+            "loss": np.asarray(self.loss, dtype=np.float64),
+            "time": np.asarray(self.time, dtype=np.float64),
+            "aux": {k: np.asarray(v) for k, v in self.aux.items()},
+            "eval": list(self.eval),
         }
 
-    def nonfinite(message: str, step: int) -> NonFiniteLossError:
-        if ckpt_path is None:
+
+class _Loop:
+    """Runs the compiled step from `start` to `plan.steps` and does the host's work around it."""
+
+    def __init__(self, plan, step_fn, train_step, sampler, data, carry, key, eval_fn, history, start):
+        self.plan, self.step_fn, self.train_step = plan, step_fn, train_step
+        self.sampler, self.data, self.carry = sampler, data, carry
+        self.key, self.eval_fn, self.history, self.start = key, eval_fn, history, start
+        self.k_step, self.k_perm = jax.random.split(key)
+        self.pending: list[tuple[int, Array, Any, float]] = []
+        self.postfix: dict[str, str] = {}
+        self.shown = start
+        self.last_ckpt = (plan.checkpoint_path, start) if plan.resume else None
+        self.writer = jax.process_index() == 0  # one process writes checkpoints and shows progress
+
+    # ---- the non-finite guard
+    def nonfinite(self, message: str, step: int) -> NonFiniteLossError:
+        if self.plan.checkpoint_path is None:
             where = ""
-        elif last_ckpt is None:
+        elif self.last_ckpt is None:
             where = " No checkpoint of this run has been written yet."
         else:
-            where = f" The last finite checkpoint is {last_ckpt[0]} (step {last_ckpt[1]})."
+            where = f" The last finite checkpoint is {self.last_ckpt[0]} (step {self.last_ckpt[1]})."
         return NonFiniteLossError(
             message + where,
             step=step,
-            checkpoint_path=None if last_ckpt is None else last_ckpt[0],
-            history=make_result(),
+            checkpoint_path=None if self.last_ckpt is None else self.last_ckpt[0],
+            history=self.history.result(),
         )
 
-    if start >= steps:
-        return FitResult(model, state, opt_state, start, make_result())
+    # ---- the batches of array data
+    def indices(self, s: int) -> np.ndarray | None:
+        if self.plan.data_kind != "arrays":
+            return None
+        e, pos = divmod(s, self.plan.steps_per_epoch)
+        if e != self._epoch:
+            self._epoch = e
+            perm = jax.random.permutation(jax.random.fold_in(self.k_perm, e), self.plan.n)
+            self._perm = np.asarray(perm).astype(np.int32)
+        b = self.plan.batch_size
+        return self._perm[pos * b : (pos + 1) * b]
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
-    postfix: dict[str, str] = {}
-    shown = [start]
-
-    def flush() -> None:
-        if not pending:
+    # ---- fetching losses from the device (at most every ~0.2 s)
+    def flush(self) -> None:
+        if not self.pending:
             return
-        fetched = jax.device_get([(loss, aux) for _, loss, aux, _ in pending])
-        for (s, _, _, t), (loss, aux) in zip(pending, fetched):
+        h = self.history
+        fetched = jax.device_get([(loss, aux) for _, loss, aux, _ in self.pending])
+        for (s, _, _, t), (loss, aux) in zip(self.pending, fetched):
             loss = float(loss)
-            history["step"].append(s)
-            history["loss"].append(loss)
-            history["time"].append(t)
+            h.step.append(s)
+            h.loss.append(loss)
+            h.time.append(t)
             for k, v in aux.items():
-                history["aux"].setdefault(k, []).append(float(v))
+                h.aux.setdefault(k, []).append(float(v))
             if not math.isfinite(loss):
-                pending.clear()
-                raise nonfinite(f"The loss is {loss} at step {s}.", s)
-        bar.update(pending[-1][0] - shown[0])
-        shown[0] = pending[-1][0]
-        postfix["loss"] = f"{history['loss'][-1]:.4e}"
-        for k, v in history["aux"].items():
-            postfix[k] = f"{v[-1]:.3e}"
-        bar.set_postfix(postfix, refresh=False)
-        pending.clear()
+                self.pending.clear()
+                raise self.nonfinite(f"The loss is {loss} at step {s}.", s)
+        self.bar.update(self.pending[-1][0] - self.shown)
+        self.shown = self.pending[-1][0]
+        self.postfix["loss"] = f"{h.loss[-1]:.4e}"
+        for k, v in h.aux.items():
+            self.postfix[k] = f"{v[-1]:.3e}"
+        self.bar.set_postfix(self.postfix, refresh=False)
+        self.pending.clear()
 
-    def evaluate(done: int) -> None:
-        out = eval_fn(model, state) if stateful else eval_fn(model)
+    def evaluate(self, done: int) -> None:
+        c = self.carry
+        out = self.eval_fn(c.model, c.state) if self.plan.settings["stateful"] else self.eval_fn(c.model)
         if not isinstance(out, Mapping):
             raise TypeError(f"`eval_fn` must return a dict, got {type(out)}.")
         out = {str(k): _to_python(v) for k, v in out.items()}
-        history["eval"].append((done, out))
+        self.history.eval.append((done, out))
         for k, v in out.items():
             if isinstance(v, float | int):
-                postfix[k] = f"{v:.3e}"
-        bar.set_postfix(postfix)
+                self.postfix[k] = f"{v:.3e}"
+        self.bar.set_postfix(self.postfix)
 
-    def checkpoint(done: int) -> None:
-        nonlocal last_ckpt
-        finite = _all_finite((model, state))
-        if not bool(finite):
-            raise nonfinite(f"The parameters or state became non-finite at step {done}.", done)
+    def checkpoint(self, done: int) -> None:
+        c, plan = self.carry, self.plan
+        if not bool(_all_finite((c.model, c.state))):
+            raise self.nonfinite(f"The parameters or state became non-finite at step {done}.", done)
+        spe = plan.steps_per_epoch
         metadata = {
             "kind": _KIND,
             "scimlx_version": _version(),
             "step": done,
-            "epoch": None if steps_per_epoch is None else done // steps_per_epoch,
-            "batch_in_epoch": None if steps_per_epoch is None else done % steps_per_epoch,
-            "steps_per_epoch": steps_per_epoch,
-            "settings": settings,
-            "config": config,
-            "history": {
-                "step": history["step"],
-                "loss": history["loss"],
-                "time": history["time"],
-                "aux": history["aux"],
-                "eval": [[s, d] for s, d in history["eval"]],
-            },
+            "epoch": None if spe is None else done // spe,
+            "batch_in_epoch": None if spe is None else done % spe,
+            "steps_per_epoch": spe,
+            "settings": plan.settings,
+            "config": plan.config,
+            "history": self.history.to_json(),
         }
-        tree = {"model": model, "opt_state": opt_state, "state": state, "key": key}
-        save_checkpoint(ckpt_path, tree, metadata)
-        last_ckpt = (ckpt_path, done)
+        if self.writer:
+            tree = {"model": c.model, "opt_state": c.opt_state, "state": c.state, "key": self.key}
+            save_checkpoint(plan.checkpoint_path, tree, metadata)
+        self.last_ckpt = (plan.checkpoint_path, done)
 
-    t0 = time.perf_counter()
-    last_sync = t0
-    epoch, perm = -1, None
-    try:
-        for s in range(start, steps):
-            if data_kind == "arrays":
-                e, pos = divmod(s, steps_per_epoch)
-                if e != epoch:
-                    epoch = e
-                    perm = np.asarray(
-                        jax.random.permutation(jax.random.fold_in(k_perm, e), n)
-                    ).astype(np.int32)
-                idx = perm[pos * batch_size : (pos + 1) * batch_size]
-            else:
-                idx = None
-            model, opt_state, state, loss, aux = step_fn(
-                loss_fn, sampler, model, opt_state, state, step_data, idx, np.int32(s), k_step
-            )
-            done = s + 1
-            now = time.perf_counter()
-            pending.append((done, loss, aux, time_offset + now - t0))
+    def run(self) -> TrainCarry:
+        from tqdm.auto import tqdm
 
-            last = done == steps
-            eval_due = eval_fn is not None and (
-                last or (eval_every is not None and done % eval_every == 0)
-            )
-            ckpt_due = ckpt_path is not None and (
-                last or (checkpoint_every is not None and done % checkpoint_every == 0)
-            )
-            if eval_due or ckpt_due or last or now - last_sync >= _SYNC_SECONDS:
-                flush()
-                last_sync = time.perf_counter()
-            if eval_due:
-                evaluate(done)
-            if ckpt_due:
-                checkpoint(done)
-    finally:
-        bar.close()
+        plan = self.plan
+        self.bar = tqdm(
+            total=plan.steps, initial=self.start, disable=not (plan.progress and self.writer), unit="step",
+            dynamic_ncols=True,
+        )  # fmt: skip
+        self._epoch, self._perm = -1, None
+        time_offset = self.history.time[-1] if self.history.time else 0.0
+        t0 = last_sync = time.perf_counter()
+        try:
+            for s in range(self.start, plan.steps):
+                self.carry, loss, aux = self.step_fn(
+                    self.train_step, self.sampler, self.carry, self.data, self.indices(s), np.int32(s),
+                    self.k_step,
+                )  # fmt: skip
+                done = s + 1
+                now = time.perf_counter()
+                self.pending.append((done, loss, aux, time_offset + now - t0))
+                last = done == plan.steps
+                eval_due = self.eval_fn is not None and (
+                    last or (plan.eval_every is not None and done % plan.eval_every == 0)
+                )
+                ckpt_due = plan.checkpoint_path is not None and (
+                    last or (plan.checkpoint_every is not None and done % plan.checkpoint_every == 0)
+                )
+                if eval_due or ckpt_due or last or now - last_sync >= _SYNC_SECONDS:
+                    self.flush()
+                    last_sync = time.perf_counter()
+                if eval_due:
+                    self.evaluate(done)
+                if ckpt_due:
+                    self.checkpoint(done)
+        finally:
+            self.bar.close()
+        return self.carry
 
-    return FitResult(model, state, opt_state, steps, make_result())
+
+# ------------------------------------------------------------------------------------- fit
+
+
+def fit(
+    model: eqx.Module,
+    loss_fn: Callable[..., Any] | AbstractTrainStep,
+    data: PyTree | Callable[[PRNGKeyArray], PyTree] | None,
+    optimizer: optax.GradientTransformation | None = None,
+    *,
+    key: PRNGKeyArray,
+    run: RunOptions,
+    state: PyTree | None = None,
+    eval_fn: Callable[..., Mapping[str, Any]] | None = None,
+    config: Mapping[str, Any] | None = None,
+    has_aux: bool = False,
+    resample_every: int = 1,
+) -> FitResult:
+    """Train `model` by minimising `loss_fn` with an optax optimiser, or by any training step.
+
+    Each step is one `eqx.filter_jit`-compiled function: (draw the batch,) lay it out on the devices, and
+    run the training step: by default a [`GradientStep`][scimlx.train.GradientStep] (the loss and its
+    gradient over the trainable arrays, [`scimlx.train.trainable`][], then one `optimizer` update; `value`,
+    `grad` and `value_fn` are passed, so line-search optimisers such as [`scimlx.train.lbfgs`][] work), or the
+    [`AbstractTrainStep`][scimlx.train.AbstractTrainStep] given as `loss_fn` (e.g. a
+    [`GameStep`][scimlx.train.GameStep] of several parameter groups with their own optimisers).
+    Arrays wrapped in [`Fixed`][scimlx.train.Fixed] and BatchNorm's running statistics never reach an
+    optimiser.
+
+    **Data parallel.** With more than one device (`run.devices`, `run.mesh`, or by default every device JAX
+    sees), each batch is split along the `"data"` axis of a `jax.make_mesh` with `NamedSharding`; the
+    parameters, optimiser state and model state are replicated, and the gradients, the loss and BatchNorm's
+    statistics are those of the global batch, so the result matches a one-device run up to round-off. Array
+    data is replicated on every device; `batch_size` must be a multiple of the number of devices (an
+    epoch's smaller last batch, and a sampler's arrays whose leading axis does not divide, are computed
+    replicated: correct, not parallel). After `jax.distributed.initialize()` the same call trains on every
+    host's devices; each process must pass the same `model`, `data` and `key`, and process 0 writes the
+    checkpoints and shows the progress.
+
+    **Arguments:**
+
+    - `model`: an `eqx.Module`.
+    - `loss_fn`: `loss_fn(model, batch, *, key) -> loss`, a real scalar, or `(loss, aux)` with
+        `has_aux=True`, `aux` a dict of named scalars logged every step. If `state` is given:
+        `loss_fn(model, state, batch, *, key) -> (loss, new_state)` (or `(loss, (new_state, aux))`).
+        Or an [`AbstractTrainStep`][scimlx.train.AbstractTrainStep], with `optimizer=None`.
+    - `data`: one of
+        - a PyTree of arrays with a common leading sample axis, of size `n`. Each epoch visits a fresh
+          random permutation in minibatches of `run.batch_size`; the last batch of an epoch may be smaller
+          (`shuffle=True, drop_last=False`), so an epoch has `ceil(n / batch_size)` steps (a smaller last
+          batch compiles the step a second time, once). The arrays are moved to the device(s) once.
+        - a sampler `sampler(key) -> batch`, called with a fresh key at every step inside the compiled
+          step (so it must be JAX-traceable), e.g. PINN collocation points.
+        - `None`: `loss_fn` is called with `batch=None`.
+    - `optimizer`: an `optax.GradientTransformation`. Epoch-based schedules go into it (see
+        [`scimlx.train.step_decay`][], [`scimlx.train.one_cycle`][]).
+    - `key`: a PRNG key. Step `i` (0-based) uses `fold_in(k_step, i)`, and epoch `e` the permutation of
+        `fold_in(k_perm, e)`, with `k_step, k_perm = split(key)`, so a resumed run draws exactly the same
+        batches and keys.
+    - `run`: the [`RunOptions`][scimlx.train.RunOptions]: `steps` or `epochs` (exactly one), `batch_size`
+        (array data only, `1 <= batch_size <= n`), `eval_every`, `checkpoint_dir` (the file
+        `checkpoint.eqx`, written atomically after the last step and every `checkpoint_every` steps),
+        `resume` (the `model`, `state` and optimiser given are the skeleton to load into; `key`, `config`,
+        the kind of data, `n`, `batch_size`, `state`-ness and `has_aux` must match the saved run; the result
+        is bit-identical to an uninterrupted run), `overwrite`, `progress` (a tqdm bar with the step, the loss
+        and it/s), `devices`/`mesh`.
+    - `state`: an `eqx.nn.State` (or any PyTree: a sampler's state for a custom step), threaded through the
+        steps and checkpointed.
+    - `eval_fn`: `eval_fn(model) -> dict` (or `eval_fn(model, state)`), run on the host every
+        `run.eval_every` steps and after the last step. Values are converted to Python floats (or lists).
+    - `config`: a JSON-serialisable dict describing the run (the recipe), stored in checkpoints and
+        compared on resume.
+    - `has_aux`: whether `loss_fn` also returns a dict of auxiliary scalars.
+    - `resample_every`: with a sampler, draw a new batch only every `resample_every` steps (the steps in
+        between reuse the key, hence the batch, of the last multiple), as PINN codes resample their
+        collocation points every 100 iterations. Default 1: every step.
+
+    **Returns:**
+
+    A [`scimlx.train.FitResult`][] with fields `model`, `state` (`None` for stateless models), `opt_state`,
+    `step` (the number of steps done) and `history`, a dict with
+
+    - `"step"`: `int` array, `1, 2, ..., step`;
+    - `"loss"`: `float` array, the loss evaluated in each step (before its update);
+    - `"time"`: wall-clock seconds of training when each step was dispatched (cumulative over resumed
+        runs);
+    - `"aux"`: dict of arrays, one per aux entry;
+    - `"eval"`: list of `(step, dict)` from `eval_fn`.
+
+    Raises [`scimlx.train.NonFiniteLossError`][] (a `FloatingPointError`) if the loss becomes NaN or
+    infinite; its message names the step and the last finite checkpoint, which is never overwritten by
+    non-finite parameters. The loss is checked whenever it is fetched from the device, at most ~0.2 s after
+    the offending step.
+    """
+    if not isinstance(model, eqx.Module):
+        raise TypeError(f"`model` must be an `eqx.Module`, got {type(model)}.")
+    train_step = _as_step(loss_fn, optimizer, has_aux, state is not None)
+    key = check_key(key)
+    plan, data = _plan(data, run, state, train_step, eval_fn, config, resample_every)
+
+    carry = TrainCarry(model, train_step.init(model), state)
+    history, start = _History(), 0
+    if plan.resume:
+        carry, history, start = _resume(plan, carry, key)
+    if start >= plan.steps:
+        return FitResult(carry.model, carry.state, carry.opt_state, start, history.result())
+
+    carry = replicate(carry, plan.mesh)
+    sampler = data if plan.data_kind == "sampler" else None
+    data = replicate(data, plan.mesh) if plan.data_kind == "arrays" else None
+    loop = _Loop(plan, _compile(plan), train_step, sampler, data, carry, key, eval_fn, history, start)
+    carry = loop.run()
+    return FitResult(carry.model, carry.state, carry.opt_state, plan.steps, history.result())
 
 
 def _version() -> str:
@@ -550,12 +526,24 @@ def _version() -> str:
     return scimlx.__version__
 
 
+def _resume(plan: _Plan, carry: TrainCarry, key: PRNGKeyArray) -> tuple[TrainCarry, _History, int]:
+    """The carry, history and step saved in the run's checkpoint, after checking it is the same run."""
+    path = plan.checkpoint_path
+    if not path.is_file():
+        raise FileNotFoundError(f"`resume=True` but there is no checkpoint at {path}.")
+    header, payload = _read(path)
+    meta = header["metadata"]
+    start = _check_resume(meta, path, plan.settings, plan.config, plan.steps)
+    like = {"model": carry.model, "opt_state": carry.opt_state, "state": carry.state, "key": key}
+    tree = _restore(path, header, payload, like)
+    if not bool(jnp.array_equal(jax.random.key_data(tree["key"]), jax.random.key_data(key))):
+        raise ValueError(f"`key` differs from the key of the run saved in {path}; resume with the original.")
+    carry = TrainCarry(tree["model"], tree["opt_state"], tree["state"])
+    return carry, _History(meta["history"]), start
+
+
 def _check_resume(
-    meta: dict[str, Any],
-    path: pathlib.Path,
-    settings: dict[str, Any],
-    config: dict[str, Any],
-    steps: int,
+    meta: dict[str, Any], path: pathlib.Path, settings: dict[str, Any], config: dict[str, Any], steps: int
 ) -> int:
     if meta.get("kind") != _KIND:
         raise CheckpointError(f"{path} was not written by `scimlx.train.fit`.")
@@ -565,9 +553,7 @@ def _check_resume(
         details = ", ".join(f"{k}: {saved.get(k)!r} -> {settings.get(k)!r}" for k in diff)
         raise ValueError(f"Cannot resume from {path}: the run differs in {details}.")
     old = meta["config"]
-    diff = sorted(
-        k for k in set(old) | set(config) if old.get(k, _MISSING) != config.get(k, _MISSING)
-    )
+    diff = sorted(k for k in set(old) | set(config) if old.get(k, _MISSING) != config.get(k, _MISSING))
     if diff:
         details = ", ".join(
             f"{k}: {old.get(k, '<missing>')!r} -> {config.get(k, '<missing>')!r}" for k in diff
@@ -575,7 +561,7 @@ def _check_resume(
         raise ValueError(f"`config` differs from the checkpoint {path} in keys {diff} ({details}).")
     start = int(meta["step"])
     if start > steps:
-        raise ValueError(
-            f"The checkpoint {path} is at step {start}, beyond the requested `steps`={steps}."
-        )
+        raise ValueError(f"The checkpoint {path} is at step {start}, beyond the requested `steps`={steps}.")
     return start
+
+

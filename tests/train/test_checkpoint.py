@@ -12,6 +12,7 @@ import scimlx
 from scimlx.train import (
     CHECKPOINT_NAME,
     CheckpointError,
+    RunOptions,
     fit,
     load_checkpoint,
     read_checkpoint_metadata,
@@ -144,12 +145,8 @@ def test_fit_checkpoint_contents(tmp_path):
         x,
         optax.adam(1e-2),
         key=jax.random.key(1),
-        steps=7,
-        batch_size=3,
-        checkpoint_dir=tmp_path,
-        checkpoint_every=3,
+        run=RunOptions(steps=7, batch_size=3, checkpoint_dir=tmp_path, checkpoint_every=3, progress=False),
         config={"width": 4},
-        progress=False,
     )
     path = tmp_path / CHECKPOINT_NAME
     meta = read_checkpoint_metadata(path)
@@ -179,10 +176,6 @@ def test_fit_checkpoint_contents(tmp_path):
             x,
             optax.adam(1e-2),
             key=jax.random.key(1),
-            steps=9,
-            batch_size=3,
-            checkpoint_dir=tmp_path,
-            resume=True,
+            run=RunOptions(steps=9, batch_size=3, checkpoint_dir=tmp_path, resume=True, progress=False),
             config={"width": 4},
-            progress=False,
         )

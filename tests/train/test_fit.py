@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import equinox as eqx
@@ -7,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from scimlx.train import CHECKPOINT_NAME, FitResult, NonFiniteLossError, fit, lbfgs
+from scimlx.train import CHECKPOINT_NAME, FitResult, NonFiniteLossError, RunOptions, fit, lbfgs
 
 
 def _data(n=13):
@@ -52,9 +53,7 @@ def test_fit_array_data_epochs():
         (x, y),
         optax.adam(1e-2),
         key=jax.random.key(1),
-        epochs=6,
-        batch_size=8,
-        progress=False,
+        run=RunOptions(epochs=6, batch_size=8, progress=False),
     )
     assert isinstance(result, FitResult)
     n_steps = 6 * math.ceil(37 / 8)
@@ -76,8 +75,7 @@ def test_fit_sampler_steps():
         _sampler,
         optax.adam(1e-2),
         key=jax.random.key(2),
-        steps=60,
-        progress=False,
+        run=RunOptions(steps=60, progress=False),
     )
     h = result.history
     assert len(h["loss"]) == 60
@@ -91,7 +89,14 @@ def test_fit_data_none_and_progress_bar(capsys):
         assert batch is None
         return _mse(model, (x, y), key=key)
 
-    result = fit(_mlp(), loss_fn, None, optax.adam(1e-2), key=jax.random.key(3), steps=30)
+    result = fit(
+        _mlp(),
+        loss_fn,
+        None,
+        optax.adam(1e-2),
+        key=jax.random.key(3),
+        run=RunOptions(steps=30),
+    )
     assert result.history["loss"][-1] < result.history["loss"][0]
     assert "loss=" in capsys.readouterr().err
 
@@ -115,10 +120,8 @@ def test_minibatches_are_epoch_permutations():
         data,
         optax.sgd(0.0),
         key=jax.random.key(4),
-        epochs=epochs,
-        batch_size=batch_size,
+        run=RunOptions(epochs=epochs, batch_size=batch_size, progress=False),
         has_aux=True,
-        progress=False,
     )
     aux = result.history["aux"]
     assert set(aux) == {"sum", "size", "first"}
@@ -142,11 +145,8 @@ def test_eval_hook_steps():
         (x, y),
         optax.adam(1e-2),
         key=jax.random.key(5),
-        steps=10,
-        batch_size=5,
+        run=RunOptions(steps=10, batch_size=5, eval_every=4, progress=False),
         eval_fn=eval_fn,
-        eval_every=4,
-        progress=False,
     )
     evals = result.history["eval"]
     assert [s for s, _ in evals] == [4, 8, 10]
@@ -162,10 +162,8 @@ def test_eval_hook_steps():
         (x, y),
         optax.adam(1e-2),
         key=jax.random.key(5),
-        steps=3,
-        batch_size=5,
+        run=RunOptions(steps=3, batch_size=5, progress=False),
         eval_fn=eval_fn,
-        progress=False,
     )
     assert [s for s, _ in result.history["eval"]] == [3]
 
@@ -175,13 +173,15 @@ def test_resume_is_bit_identical(tmp_path, kind):
     if kind == "arrays":
         # 13 samples, batches of 5: 3 steps per epoch with a partial last batch; step 10
         # is inside epoch 3.
-        data, extra = _data(13), {"batch_size": 5}
+        data, base = _data(13), RunOptions(batch_size=5, progress=False)
     else:
-        data, extra = _sampler, {}
+        data, base = _sampler, RunOptions(progress=False)
     schedule = optax.exponential_decay(1e-2, 7, 0.5)
-    kwargs = dict(key=jax.random.key(7), progress=False, config={"lr": 1e-2}, **extra)
+    kwargs = dict(key=jax.random.key(7), config={"lr": 1e-2})
 
-    full = fit(_mlp(), _noisy_mse, data, optax.adam(schedule), steps=20, **kwargs)
+    full = fit(
+        _mlp(), _noisy_mse, data, optax.adam(schedule), run=dataclasses.replace(base, steps=20), **kwargs
+    )
 
     d = tmp_path / "run"
     first = fit(
@@ -189,9 +189,7 @@ def test_resume_is_bit_identical(tmp_path, kind):
         _noisy_mse,
         data,
         optax.adam(schedule),
-        steps=10,
-        checkpoint_dir=d,
-        checkpoint_every=5,
+        run=dataclasses.replace(base, steps=10, checkpoint_dir=d, checkpoint_every=5),
         **kwargs,
     )
     assert first.step == 10
@@ -200,10 +198,7 @@ def test_resume_is_bit_identical(tmp_path, kind):
         _noisy_mse,
         data,
         optax.adam(schedule),
-        steps=20,
-        checkpoint_dir=d,
-        checkpoint_every=5,
-        resume=True,
+        run=dataclasses.replace(base, steps=20, checkpoint_dir=d, checkpoint_every=5, resume=True),
         **kwargs,
     )
     assert second.step == 20
@@ -219,9 +214,7 @@ def test_resume_is_bit_identical(tmp_path, kind):
         _noisy_mse,
         data,
         optax.adam(schedule),
-        steps=20,
-        checkpoint_dir=d,
-        resume=True,
+        run=dataclasses.replace(base, steps=20, checkpoint_dir=d, resume=True),
         **kwargs,
     )
     assert again.step == 20
@@ -230,8 +223,8 @@ def test_resume_is_bit_identical(tmp_path, kind):
 
 def test_resume_after_interruption_epochs(tmp_path):
     data = _data(13)
-    kwargs = dict(key=jax.random.key(8), batch_size=5, epochs=7, progress=False)
-    full = fit(_mlp(), _noisy_mse, data, optax.adam(1e-2), **kwargs)
+    key, base = jax.random.key(8), RunOptions(batch_size=5, epochs=7, progress=False)
+    full = fit(_mlp(), _noisy_mse, data, optax.adam(1e-2), key=key, run=base)
 
     def interrupt(model):
         raise KeyboardInterrupt
@@ -243,21 +236,17 @@ def test_resume_after_interruption_epochs(tmp_path):
             _noisy_mse,
             data,
             optax.adam(1e-2),
-            checkpoint_dir=d,
-            checkpoint_every=4,
+            key=key,
+            run=dataclasses.replace(base, checkpoint_dir=d, checkpoint_every=4, eval_every=14),
             eval_fn=interrupt,
-            eval_every=14,
-            **kwargs,
         )
     resumed = fit(
         _mlp(),
         _noisy_mse,
         data,
         optax.adam(1e-2),
-        checkpoint_dir=d,
-        checkpoint_every=4,
-        resume=True,
-        **kwargs,
+        key=key,
+        run=dataclasses.replace(base, checkpoint_dir=d, checkpoint_every=4, resume=True),
     )
     assert resumed.step == full.step == 21
     _assert_trees_equal(full.model, resumed.model)
@@ -282,9 +271,7 @@ class _BNNet(eqx.Module):
 
 def _bn_loss(model, state, batch, *, key):
     x, y = batch
-    pred, state = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(
-        x, state
-    )
+    pred, state = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(x, state)
     return jnp.mean((pred - y) ** 2), state
 
 
@@ -297,38 +284,57 @@ def test_stateful_model_trains_and_checkpoints(tmp_path):
         seen.append(state)
         return {}
 
-    kwargs = dict(key=jax.random.key(10), batch_size=8, progress=False)
+    key, base = jax.random.key(10), RunOptions(batch_size=8, progress=False)
     full = fit(
-        model, _bn_loss, data, optax.adam(1e-2), steps=30, state=state0, eval_fn=eval_fn, **kwargs
+        model,
+        _bn_loss,
+        data,
+        optax.adam(1e-2),
+        key=key,
+        run=dataclasses.replace(base, steps=30),
+        state=state0,
+        eval_fn=eval_fn,
     )
     assert full.history["loss"][-1] < full.history["loss"][0]
     assert isinstance(full.state, eqx.nn.State)
     assert len(seen) == 1
     changed = [
-        not jnp.array_equal(a, b)
-        for a, b in zip(jax.tree.leaves(state0), jax.tree.leaves(full.state))
+        not jnp.array_equal(a, b) for a, b in zip(jax.tree.leaves(state0), jax.tree.leaves(full.state))
     ]
     assert any(changed)
 
     d = tmp_path / "bn"
-    fit(model, _bn_loss, data, optax.adam(1e-2), steps=12, state=state0, checkpoint_dir=d, **kwargs)
+    fit(
+        model,
+        _bn_loss,
+        data,
+        optax.adam(1e-2),
+        key=key,
+        run=dataclasses.replace(base, steps=12, checkpoint_dir=d),
+        state=state0,
+    )
     resumed = fit(
         model,
         _bn_loss,
         data,
         optax.adam(1e-2),
-        steps=30,
+        key=key,
+        run=dataclasses.replace(base, steps=30, checkpoint_dir=d, resume=True),
         state=state0,
-        checkpoint_dir=d,
-        resume=True,
-        **kwargs,
     )
     _assert_trees_equal(full.model, resumed.model)
     _assert_trees_equal(full.state, resumed.state)
 
     # Resuming a stateful run without `state` is refused.
     with pytest.raises(ValueError, match="stateful"):
-        fit(model, _mse, data, optax.adam(1e-2), steps=40, checkpoint_dir=d, resume=True, **kwargs)
+        fit(
+            model,
+            _mse,
+            data,
+            optax.adam(1e-2),
+            key=key,
+            run=dataclasses.replace(base, steps=40, checkpoint_dir=d, resume=True),
+        )
 
 
 class _Scalar(eqx.Module):
@@ -349,10 +355,7 @@ def test_nan_guard(tmp_path):
             None,
             optax.sgd(1.0),
             key=jax.random.key(0),
-            steps=20,
-            checkpoint_dir=d,
-            checkpoint_every=5,
-            progress=False,
+            run=RunOptions(steps=20, checkpoint_dir=d, checkpoint_every=5, progress=False),
         )
     err = info.value
     assert isinstance(err, FloatingPointError)
@@ -369,10 +372,7 @@ def test_nan_guard(tmp_path):
         None,
         optax.sgd(1.0),
         key=jax.random.key(0),
-        steps=5,
-        checkpoint_dir=d,
-        resume=True,
-        progress=False,
+        run=RunOptions(steps=5, checkpoint_dir=d, resume=True, progress=False),
     )
     assert resumed.step == 5
     assert float(resumed.model.w) == 5.0
@@ -385,8 +385,7 @@ def test_nan_guard(tmp_path):
             None,
             optax.sgd(1.0),
             key=jax.random.key(0),
-            steps=20,
-            progress=False,
+            run=RunOptions(steps=20, progress=False),
         )
 
 
@@ -401,10 +400,7 @@ def test_nonfinite_parameters_are_not_checkpointed(tmp_path):
             None,
             opt,
             key=jax.random.key(0),
-            steps=10,
-            checkpoint_dir=d,
-            checkpoint_every=1,
-            progress=False,
+            run=RunOptions(steps=10, checkpoint_dir=d, checkpoint_every=1, progress=False),
         )
     assert "step 2" in str(info.value)
     assert info.value.history["loss"].tolist() == [0.0, -1.0, -2.0]
@@ -424,11 +420,9 @@ def test_has_aux_with_state():
         data,
         optax.adam(1e-2),
         key=jax.random.key(1),
-        steps=5,
-        batch_size=8,
+        run=RunOptions(steps=5, batch_size=8, progress=False),
         state=state,
         has_aux=True,
-        progress=False,
     )
     np.testing.assert_allclose(result.history["aux"]["double"], 2 * result.history["loss"])
 
@@ -444,7 +438,12 @@ def test_lbfgs_minimises_quadratic():
         return 0.5 * model.v @ a @ model.v - b @ model.v
 
     result = fit(
-        Vec(jnp.zeros(3)), loss_fn, None, lbfgs(), key=jax.random.key(0), steps=15, progress=False
+        Vec(jnp.zeros(3)),
+        loss_fn,
+        None,
+        lbfgs(),
+        key=jax.random.key(0),
+        run=RunOptions(steps=15, progress=False),
     )
     np.testing.assert_allclose(result.model.v, jnp.linalg.solve(a, b), rtol=1e-4, atol=1e-5)
 
@@ -458,25 +457,21 @@ def test_lbfgs_with_state():
         data,
         lbfgs(),
         key=jax.random.key(1),
-        steps=10,
-        batch_size=16,
+        run=RunOptions(steps=10, batch_size=16, progress=False),
         state=state,
-        progress=False,
     )
     assert result.history["loss"][-1] < result.history["loss"][0]
 
 
 def test_existing_checkpoint_is_not_overwritten(tmp_path):
     data = _data()
-    kwargs = dict(
-        key=jax.random.key(0), batch_size=5, steps=3, progress=False, checkpoint_dir=tmp_path
-    )
-    fit(_mlp(), _mse, data, optax.adam(1e-2), **kwargs)
+    key, run = jax.random.key(0), RunOptions(batch_size=5, steps=3, progress=False, checkpoint_dir=tmp_path)
+    fit(_mlp(), _mse, data, optax.adam(1e-2), key=key, run=run)
     before = (tmp_path / CHECKPOINT_NAME).read_bytes()
     with pytest.raises(FileExistsError, match="overwrite"):
-        fit(_mlp(1), _mse, data, optax.adam(1e-2), **kwargs)
+        fit(_mlp(1), _mse, data, optax.adam(1e-2), key=key, run=run)
     assert (tmp_path / CHECKPOINT_NAME).read_bytes() == before
-    fit(_mlp(1), _mse, data, optax.adam(1e-2), overwrite=True, **kwargs)
+    fit(_mlp(1), _mse, data, optax.adam(1e-2), key=key, run=dataclasses.replace(run, overwrite=True))
     assert (tmp_path / CHECKPOINT_NAME).read_bytes() != before
 
 
@@ -484,11 +479,18 @@ def test_resume_mismatches(tmp_path):
     data = _data()
     good = {"lr": 1e-2, "width": 8, "tag": "a"}
 
-    def run(optimizer=None, **overrides):
-        kwargs = dict(key=jax.random.key(0), steps=6, resume=True, config=good, batch_size=5,
-                      progress=False, checkpoint_dir=tmp_path)
-        kwargs.update(overrides)
-        return fit(_mlp(), _mse, data, optimizer or optax.adam(1e-2), **kwargs)
+    def run(optimizer=None, key=jax.random.key(0), config=good, **overrides):
+        options = dict(steps=6, resume=True, batch_size=5, progress=False, checkpoint_dir=tmp_path)
+        options.update(overrides)
+        return fit(
+            _mlp(),
+            _mse,
+            data,
+            optimizer or optax.adam(1e-2),
+            key=key,
+            config=config,
+            run=RunOptions(**options),
+        )
 
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         run(steps=3)
@@ -507,7 +509,11 @@ def test_resume_mismatches(tmp_path):
     assert run(key=jax.random.key_data(jax.random.key(0))).step == 6
 
 
+_RUN_FIELDS = {f.name for f in dataclasses.fields(RunOptions)}
+
+
 def _bad(**overrides):
+    """Valid `fit` arguments with `overrides`; run options are built inside the caller's `pytest.raises`."""
     x, y = _data()
     kwargs = dict(
         model=_mlp(),
@@ -515,12 +521,16 @@ def _bad(**overrides):
         data=(x, y),
         optimizer=optax.adam(1e-2),
         key=jax.random.key(0),
-        steps=3,
-        batch_size=4,
-        progress=False,
     )
-    kwargs.update(overrides)
-    return kwargs
+    options = dict(steps=3, batch_size=4, progress=False)
+    for name, value in overrides.items():
+        (options if name in _RUN_FIELDS else kwargs)[name] = value
+    return kwargs, options
+
+
+def _fit_bad(**overrides):
+    kwargs, options = _bad(**overrides)
+    return fit(**kwargs, run=RunOptions(**options))
 
 
 @pytest.mark.parametrize(
@@ -556,14 +566,14 @@ def _bad(**overrides):
 )
 def test_bad_inputs(overrides, error, match):
     with pytest.raises(error, match=match):
-        fit(**_bad(**overrides))
+        _fit_bad(**overrides)
 
 
 def test_bad_inputs_with_dir(tmp_path):
     with pytest.raises(ValueError, match="resume.*overwrite"):
-        fit(**_bad(checkpoint_dir=tmp_path, resume=True, overwrite=True))
+        _fit_bad(checkpoint_dir=tmp_path, resume=True, overwrite=True)
     with pytest.raises(ValueError, match="checkpoint_every"):
-        fit(**_bad(checkpoint_dir=tmp_path, checkpoint_every=-3))
+        _fit_bad(checkpoint_dir=tmp_path, checkpoint_every=-3)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -584,7 +594,6 @@ def test_bad_loss_outputs(loss_fn, kwargs, match):
             None,
             optax.adam(1e-2),
             key=jax.random.key(0),
-            steps=2,
-            progress=False,
+            run=RunOptions(steps=2, progress=False),
             **kwargs,
         )
