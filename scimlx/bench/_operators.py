@@ -86,7 +86,8 @@ def train_case(ctx: RunContext, problem: str, name: str) -> dict[str, Any]:
     import jax
     import numpy as np
 
-    from scimlx.operators import TrainConfig, apply_batch, count_params, evaluate_operator, train_operator
+    from scimlx.operators import OperatorConfig, apply_batch, evaluate_operator, train_operator
+    from scimlx.train import RunOptions, count_params
 
     cfg = QUICK if ctx.quick else PAPER
     ds = _data(problem, cfg, ctx.seed, ctx.progress)
@@ -95,10 +96,11 @@ def train_case(ctx: RunContext, problem: str, name: str) -> dict[str, Any]:
     k_model, k_train = jax.random.split(jax.random.key(ctx.seed))
     model, state = _model(name, problem, cfg, ds.x_train.shape[1], c_out, k_model)
     train = cfg["train"] if task == "steady" else cfg.get("train_ns", cfg["train"])
-    config = TrainConfig(**train, normalize="gaussian" if task == "steady" else None)
+    config = OperatorConfig(**train, normalize="gaussian" if task == "steady" else None)
     res = train_operator(
-        model, state, ds.x_train, ds.y_train, key=k_train, task=task, config=config, progress=ctx.progress
-    )
+        model, state, ds.x_train, ds.y_train, key=k_train, task=task, config=config,
+        run=RunOptions(progress=ctx.progress),
+    )  # fmt: skip
     err = evaluate_operator(
         res.model, res.state, ds.x_test, ds.y_test, task=task,
         x_normalizer=res.x_normalizer, y_normalizer=res.y_normalizer,
@@ -131,7 +133,8 @@ def lsm_reference_step(ctx: RunContext) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
 
-    from scimlx.operators import LSM, apply_batch, count_params, relative_l2
+    from scimlx.operators import LSM, apply_batch, relative_l2
+    from scimlx.train import count_params
     from scimlx.train import adam_l2
 
     model, state = eqx.nn.make_with_state(LSM)(1, 1, ndim=2, width=64, key=jax.random.key(ctx.seed))

@@ -6,9 +6,6 @@ from ._common import (
 from ._common import (
     coordinate_channels as coordinate_channels,
 )
-from ._common import (
-    count_params as count_params,
-)
 from ._fno import (
     FNO as FNO,
 )
@@ -31,10 +28,10 @@ from ._lsm import (
     upsample_bilinear_aligned as upsample_bilinear_aligned,
 )
 from ._training import (
-    OperatorTrainResult as OperatorTrainResult,
+    OperatorConfig as OperatorConfig,
 )
 from ._training import (
-    TrainConfig as TrainConfig,
+    OperatorTrainResult as OperatorTrainResult,
 )
 from ._training import (
     UnitGaussianNormalizer as UnitGaussianNormalizer,

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PyTree
+from jaxtyping import Array, Float
 
-__all__ = ["BATCH_AXIS", "BatchNorm", "apply_batch", "check_sample", "coordinate_channels", "count_params"]
+__all__ = ["BATCH_AXIS", "BatchNorm", "apply_batch", "check_sample", "coordinate_channels"]
 
 BATCH_AXIS = "batch"
 
@@ -131,12 +131,3 @@ def apply_batch(
         out_axes=(0, None),
     )
     return fn(x, state, keys)
-
-
-def count_params(model: PyTree) -> int:
-    """The number of trainable scalars (inexact array leaves) of a model."""
-    # the initial values held by `StateIndex` (running statistics) are state, not parameters
-    is_index = lambda x: isinstance(x, eqx.nn.StateIndex)
-    params = jax.tree_util.tree_map(lambda x: None if is_index(x) else x, model, is_leaf=is_index)
-    leaves = jax.tree_util.tree_leaves(eqx.filter(params, eqx.is_inexact_array))
-    return int(sum(leaf.size for leaf in leaves))

@@ -24,14 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_int, check_key, check_number
-from scimlx.train import adam_l2, fit, step_decay
+from scimlx.core.validate import check_choice, check_int, check_key, check_number
+from scimlx.train import Recipe, RunOptions, adam_l2, fit, step_decay
 
 from ._common import apply_batch
 
 __all__ = [
+    "OperatorConfig",
     "OperatorTrainResult",
-    "TrainConfig",
     "UnitGaussianNormalizer",
     "evaluate_operator",
     "relative_l2",
@@ -84,13 +84,13 @@ class _Identity(eqx.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """The training hyperparameters (defaults: the LSM/FNO reference recipe).
+class OperatorConfig(Recipe):
+    """The operators' training recipe (defaults: the LSM/FNO reference recipe).
 
     **Arguments:**
 
-    - `epochs`: passes over the training set (500).
-    - `batch_size`: samples per step (20).
+    - `epochs`: passes over the training set (500); a run's `epochs` or `steps` overrides it.
+    - `batch_size`: samples per step (20); a run's `batch_size` overrides it.
     - `learning_rate`: the initial Adam learning rate (5e-4).
     - `weight_decay`: the coupled L2 coefficient (1e-4).
     - `step_size`, `gamma`: the learning rate is multiplied by `gamma` every `step_size` epochs (100, 0.5).
@@ -112,8 +112,15 @@ class TrainConfig:
         check_number("weight_decay", self.weight_decay, low=0)
         check_int("step_size", self.step_size)
         check_number("gamma", self.gamma, low=0, high=1, low_open=True)
-        if self.normalize not in ("gaussian", None):
-            raise ValueError(f"`normalize` must be 'gaussian' or None, got {self.normalize!r}")
+        check_choice("normalize", self.normalize, ("gaussian", None))
+
+    def run_defaults(self) -> dict:
+        return {"epochs": self.epochs, "batch_size": self.batch_size}
+
+    def optimizer(self, steps_per_epoch: int):
+        """Adam with coupled L2 decay, the learning rate scaled by `gamma` every `step_size` epochs."""
+        schedule = step_decay(self.learning_rate, self.step_size, self.gamma, steps_per_epoch=steps_per_epoch)
+        return adam_l2(schedule, self.weight_decay)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,13 +186,10 @@ def train_operator(
     *,
     key: PRNGKeyArray,
     task: Literal["steady", "autoregressive"] = "steady",
-    config: TrainConfig = TrainConfig(),
+    config: OperatorConfig = OperatorConfig(),
+    run: RunOptions = RunOptions(),
     x_test: Array | None = None,
     y_test: Array | None = None,
-    eval_every: int | None = None,
-    checkpoint_dir=None,
-    resume: bool = False,
-    progress: bool = True,
 ) -> OperatorTrainResult:
     """Train an operator with the reference recipe through [`scimlx.train.fit`][].
 
@@ -197,27 +201,31 @@ def train_operator(
     - `key`: a PRNG key (keyword-only).
     - `task`: `"steady"` (one map `x -> y`) or `"autoregressive"` (one frame at a time, loss summed over the
         `t_out` steps, full backpropagation through the rollout).
-    - `config`: the hyperparameters ([`scimlx.operators.TrainConfig`][]); normalisation applies to steady
+    - `config`: the recipe ([`scimlx.operators.OperatorConfig`][]); normalisation applies to steady
         tasks only, as in the references.
-    - `x_test`, `y_test`: a test set, evaluated every `eval_every` epochs and at the end (`test_rel_l2`).
-    - `eval_every`: the evaluation period in epochs (default: only at the end).
-    - `checkpoint_dir`, `resume`: checkpointing, as in `fit` (a checkpoint every epoch).
-    - `progress`: a progress bar.
+    - `run`: the [`scimlx.train.RunOptions`][]: `epochs` (or `steps`) and `batch_size` default to the
+        recipe's; `eval_every` and `checkpoint_every` are in steps (default: a checkpoint every epoch with
+        `checkpoint_dir`, an evaluation at the end); progress, resume, devices.
+    - `x_test`, `y_test`: a test set, evaluated every `run.eval_every` steps and at the end (`test_rel_l2`).
     """
     key = check_key(key)
-    if task not in ("steady", "autoregressive"):
-        raise ValueError(f"`task` must be 'steady' or 'autoregressive', got {task!r}")
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"`config` must be a TrainConfig, got {type(config).__name__}")
+    check_choice("task", task, ("steady", "autoregressive"))
+    if not isinstance(config, OperatorConfig):
+        raise TypeError(f"`config` must be an OperatorConfig, got {type(config).__name__}")
+    if not isinstance(run, RunOptions):
+        raise TypeError(f"`run` must be a scimlx.train.RunOptions, got {type(run).__name__}")
     x_train, y_train = _check_pairs(x_train, y_train, "train")
     if (x_test is None) != (y_test is None):
         raise ValueError("pass both `x_test` and `y_test`, or neither")
     if x_test is not None:
         x_test, y_test = _check_pairs(x_test, y_test, "test")
     n = x_train.shape[0]
-    if config.batch_size > n:
-        raise ValueError(f"`batch_size` ({config.batch_size}) exceeds the {n} training samples")
-    eval_every = check_int("eval_every", eval_every, optional=True)
+    run = run.with_defaults(**config.run_defaults())
+    if run.batch_size > n:
+        raise ValueError(f"`batch_size` ({run.batch_size}) exceeds the {n} training samples")
+    steps_per_epoch = math.ceil(n / run.batch_size)
+    if run.checkpoint_dir is not None:
+        run = run.with_defaults(checkpoint_every=steps_per_epoch)
 
     if task == "steady" and config.normalize == "gaussian":
         x_norm = UnitGaussianNormalizer.fit(x_train)
@@ -244,11 +252,7 @@ def train_operator(
         def loss_fn(model, batch, *, key):
             return stateful_loss(model, None, batch, key=key)[0]
 
-    steps_per_epoch = math.ceil(n / config.batch_size)
-    schedule = step_decay(
-        config.learning_rate, config.step_size, config.gamma, steps_per_epoch=steps_per_epoch
-    )
-    optimizer = adam_l2(schedule, config.weight_decay)
+    optimizer = config.optimizer(steps_per_epoch)
 
     def eval_fn(model, state=None):
         if x_test is None:
@@ -266,25 +270,20 @@ def train_operator(
         (jnp.asarray(x_train), jnp.asarray(y_train)),
         optimizer,
         key=key,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
+        run=run,
         state=state,
         eval_fn=eval_fn,
-        eval_every=steps_per_epoch * (eval_every or config.epochs),
-        checkpoint_dir=checkpoint_dir,
-        checkpoint_every=steps_per_epoch if checkpoint_dir is not None else None,
-        resume=resume,
-        config={"task": task, **dataclasses.asdict(config)},
-        progress=progress,
+        config={"task": task, **config.as_config()},
     )
     total = time.perf_counter() - t0
     # seconds per epoch from the step clock, excluding the first epoch (which includes compilation)
     times = np.asarray(result.history["time"])
-    if config.epochs > 1 and len(times) > steps_per_epoch:
-        per_epoch = float(times[-1] - times[steps_per_epoch - 1]) / (config.epochs - 1)
+    epochs = len(times) / steps_per_epoch
+    if epochs > 1 and len(times) > steps_per_epoch:
+        per_epoch = float(times[-1] - times[steps_per_epoch - 1]) / (epochs - 1)
         compile_s = max(float(times[steps_per_epoch - 1]) - per_epoch, 0.0)
     else:
-        per_epoch, compile_s = total / config.epochs, float("nan")
+        per_epoch, compile_s = total / max(epochs, 1e-12), float("nan")
     return OperatorTrainResult(
         model=result.model,
         state=result.state,

@@ -19,6 +19,7 @@ from ._params import Fixed as Fixed
 from ._params import count_params as count_params
 from ._params import trainable as trainable
 from ._params import trainable_mask as trainable_mask
+from ._recipe import Recipe as Recipe
 from ._sharding import DATA_AXIS as DATA_AXIS
 from ._sharding import data_mesh as data_mesh
 from ._step import AbstractTrainStep as AbstractTrainStep

@@ -5,7 +5,8 @@ import jax
 import pytest
 
 from scimlx.datasets import generate
-from scimlx.operators import FNO, LSM, TrainConfig, UNet, train_operator
+from scimlx.operators import FNO, LSM, OperatorConfig, UNet, train_operator
+from scimlx.train import RunOptions
 
 from .helpers import rbg_key
 
@@ -28,8 +29,8 @@ def darcy16():
 def test_overfit_darcy(darcy16, cls, kwargs, train):
     x, y = darcy16
     model, state = eqx.nn.make_with_state(cls)(1, 1, ndim=2, key=rbg_key(0), **kwargs)
-    config = TrainConfig(learning_rate=3e-3, weight_decay=0.0, **train)
-    res = train_operator(model, state, x, y, key=jax.random.key(1), config=config, progress=False)
+    config = OperatorConfig(learning_rate=3e-3, weight_decay=0.0, **train)
+    res = train_operator(model, state, x, y, key=jax.random.key(1), config=config, run=RunOptions(progress=False))
     loss = res.history["loss"]
     first, last = float(loss[:2].mean()), float(loss[-2:].mean())
     assert last < first / 10, (cls.__name__, first, last)

@@ -6,15 +6,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scimlx.operators._common import BatchNorm, apply_batch, count_params
+from scimlx.operators._common import BatchNorm, apply_batch
 from scimlx.operators._training import (
-    TrainConfig,
+    OperatorConfig,
     UnitGaussianNormalizer,
     evaluate_operator,
     relative_l2,
     rollout,
     train_operator,
 )
+from scimlx.train import RunOptions, count_params
 from tests.readme import run_readme_block
 
 
@@ -77,7 +78,7 @@ def test_steady_training_fits_a_map_and_keeps_batchnorm_state(getkey):
     y = (np.sin(x) + 0.5 * x + 2.0).astype(np.float32)
     model, state = eqx.nn.make_with_state(PointwiseBN)(1, 1, key=getkey())
     before = evaluate_operator(model, state, x, y)
-    config = TrainConfig(epochs=30, batch_size=10, learning_rate=1e-2, step_size=10)
+    config = OperatorConfig(epochs=30, batch_size=10, learning_rate=1e-2, step_size=10)
     res = train_operator(
         model,
         state,
@@ -87,7 +88,7 @@ def test_steady_training_fits_a_map_and_keeps_batchnorm_state(getkey):
         config=config,
         x_test=x[32:],
         y_test=y[32:],
-        progress=False,
+        run=RunOptions(progress=False),
     )
     loss = res.history["loss"]
     assert loss[-1] < loss[0] / 10
@@ -116,9 +117,9 @@ def test_autoregressive_loss_is_summed_over_steps_and_batch(getkey):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(8, 3, 4, 4)).astype(np.float32)
     y = rng.normal(size=(8, 5, 4, 4)).astype(np.float32)
-    config = TrainConfig(epochs=1, batch_size=4, normalize=None)
+    config = OperatorConfig(epochs=1, batch_size=4, normalize=None)
     res = train_operator(
-        Zero(jnp.ones(())), None, x, y, key=getkey(), task="autoregressive", config=config, progress=False
+        Zero(jnp.ones(())), None, x, y, key=getkey(), task="autoregressive", config=config, run=RunOptions(progress=False)
     )
     np.testing.assert_allclose(res.history["loss"], [4 * 5, 4 * 5], rtol=1e-6)
 
@@ -129,7 +130,7 @@ def test_autoregressive_training_learns_a_shift(getkey):
     base = rng.normal(size=(16, 1, 4, 4)).astype(np.float32) + 5.0
     traj = base + 0.3 * np.arange(8, dtype=np.float32)[None, :, None, None]
     x, y = traj[:, :3], traj[:, 3:]
-    config = TrainConfig(epochs=60, batch_size=8, learning_rate=5e-2, weight_decay=0.0, normalize=None)
+    config = OperatorConfig(epochs=60, batch_size=8, learning_rate=5e-2, weight_decay=0.0, normalize=None)
     res = train_operator(
         Shift(jnp.asarray(0.0)),
         None,
@@ -138,7 +139,7 @@ def test_autoregressive_training_learns_a_shift(getkey):
         key=getkey(),
         task="autoregressive",
         config=config,
-        progress=False,
+        run=RunOptions(progress=False),
     )
     assert abs(float(res.model.c) - 0.3) < 0.02
     err = evaluate_operator(res.model, res.state, x, y, task="autoregressive")
@@ -151,15 +152,15 @@ def test_bad_input(getkey):
     with pytest.raises(ValueError, match="task"):
         train_operator(model, state, x, x, key=getkey(), task="unsteady")
     with pytest.raises(ValueError, match="batch_size"):
-        train_operator(model, state, x, x, key=getkey(), config=TrainConfig(batch_size=5))
+        train_operator(model, state, x, x, key=getkey(), config=OperatorConfig(batch_size=5))
     with pytest.raises(ValueError, match="disagree"):
         train_operator(model, state, x, x[:3], key=getkey())
     with pytest.raises(ValueError, match="both"):
         train_operator(model, state, x, x, key=getkey(), x_test=x)
     with pytest.raises(ValueError, match="epochs"):
-        TrainConfig(epochs=0)
+        OperatorConfig(epochs=0)
     with pytest.raises(ValueError, match="normalize"):
-        TrainConfig(normalize="minmax")
+        OperatorConfig(normalize="minmax")
     with pytest.raises(TypeError, match="config"):
         train_operator(model, state, x, x, key=getkey(), config={"epochs": 1})
     y, _ = apply_batch(model, state, jnp.asarray(x), inference=True)
