@@ -44,7 +44,8 @@ def train_case(ctx: RunContext, problem_name: str, model_name: str) -> dict[str,
     """Train PIG or the MLP-PINN on one problem with the suite's protocol and report its figures."""
     import jax
 
-    from scimlx.pinn import PAPER_SETTINGS, PIG, PINN, get_problem, train_pinn
+    from scimlx.pinn import PAPER_SETTINGS, PIG, PINN, PINNConfig, get_problem, train_pinn
+    from scimlx.train import RunOptions, count_params
 
     problem = get_problem(problem_name, preset="quick" if ctx.quick else "paper")
     settings = PAPER_SETTINGS[problem_name]
@@ -64,10 +65,11 @@ def train_case(ctx: RunContext, problem_name: str, model_name: str) -> dict[str,
         cfg = PINN_QUICK if ctx.quick else PINN_PAPER
         model = PINN(problem.ndim, cfg["width"], cfg["depth"], box=problem.box, key=k_model)
         train["learning_rate"] = cfg["learning_rate"]
-    steps = train.pop("steps")
+    steps = train["steps"]
     res = train_pinn(
-        problem, model, steps=steps, key=k_train, progress=ctx.progress,
-        eval_every=max(steps // 20, 1), chunk_size=None if ctx.quick else 4096, **train,
+        problem, model, key=k_train, config=PINNConfig(**train),
+        run=RunOptions(progress=ctx.progress, eval_every=max(steps // 20, 1)),
+        chunk_size=None if ctx.quick else 4096,
     )  # fmt: skip
     paper = (PAPER_PIG if model_name == "pig" else PAPER_PINN).get(problem_name)
     return {
@@ -77,7 +79,7 @@ def train_case(ctx: RunContext, problem_name: str, model_name: str) -> dict[str,
         "paper_rel_l2": paper,
         "steps": steps,
         "s_per_step": res.seconds_per_step,
-        "params": res.model.n_params,
+        "params": count_params(res.model),
         "n_collocation": train.get("n_collocation", problem.n_collocation),
         "n_gaussians_per_channel": pig_cfg["n_gaussians"] if model_name == "pig" else None,
         "device": str(jax.devices()[0]),

@@ -38,7 +38,7 @@ def poisson_pinn(ctx: RunContext, **overrides) -> dict:
     import optax
 
     from scimlx.core import Box, Grid, PointField, Poisson, rel_l2, sample_boundary, sample_interior
-    from scimlx.train import fit, lbfgs
+    from scimlx.train import RunOptions, count_params, fit, lbfgs
 
     cfg = {**SETTINGS, **overrides}
     pi = math.pi
@@ -67,23 +67,22 @@ def poisson_pinn(ctx: RunContext, **overrides) -> dict:
 
     t0 = time.perf_counter()
     schedule = optax.exponential_decay(cfg["adam_lr"], cfg["adam_steps"] // 4, 0.5, staircase=True)
-    adam = fit(model, loss, sampler, optax.adam(schedule), key=kadam, steps=cfg["adam_steps"],
-               progress=ctx.progress)
+    adam = fit(model, loss, sampler, optax.adam(schedule), key=kadam,
+               run=RunOptions(steps=cfg["adam_steps"], progress=ctx.progress))
     t_adam = time.perf_counter() - t0
     err_adam = error(adam.model)
     fixed = sampler(kfixed)
     polished = fit(adam.model, lambda m, _, *, key: loss(m, fixed, key=key), None, lbfgs(), key=klbfgs,
-                   steps=cfg["lbfgs_steps"], progress=ctx.progress)
+                   run=RunOptions(steps=cfg["lbfgs_steps"], progress=ctx.progress))
     t_total = time.perf_counter() - t0
     err = error(polished.model)
-    n_params = sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array)))
     return {
         "rel_l2": err,
         "target": TARGET,
         "target_met": err < TARGET and t_total < TIME_TARGET_S,
         "rel_l2_after_adam": err_adam,
         "final_loss": float(polished.history["loss"][-1]),
-        "params": int(n_params),
+        "params": count_params(model),
         "adam_steps": cfg["adam_steps"],
         "lbfgs_steps": cfg["lbfgs_steps"],
         "adam_s": t_adam,

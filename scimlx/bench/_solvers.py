@@ -55,7 +55,8 @@ def _dcdm_model(ctx: RunContext):
         return _MODELS[key]
     import jax
 
-    from scimlx.solvers import DCDMNet, ritz_pairs, ritz_rhs, train_dcdm
+    from scimlx.solvers import DCDMConfig, DCDMNet, ritz_pairs, ritz_rhs, train_dcdm
+    from scimlx.train import RunOptions
 
     cfg = QUICK if ctx.quick else PAPER
     system, _ = _system(cfg["train_size"], ctx.seed + 100)
@@ -67,8 +68,11 @@ def _dcdm_model(ctx: RunContext):
     net = DCDMNet(3, 64, key=jax.random.key(ctx.seed + 4))
     t0 = time.perf_counter()
     res = train_dcdm(
-        system.operator, net, rhs, key=jax.random.key(ctx.seed + 5), epochs=cfg["epochs"],
-        batch_size=cfg["batch_size"], learning_rate=cfg["learning_rate"], progress=ctx.progress,
+        system.operator, net, rhs, key=jax.random.key(ctx.seed + 5),
+        config=DCDMConfig(
+            epochs=cfg["epochs"], batch_size=cfg["batch_size"], learning_rate=cfg["learning_rate"]
+        ),
+        run=RunOptions(progress=ctx.progress),
     )  # fmt: skip
     info = {
         "train_size": cfg["train_size"],
@@ -86,8 +90,10 @@ def _dcdm_model(ctx: RunContext):
 
 def train_case(ctx: RunContext) -> dict[str, Any]:
     """Build the DCDM training data and train the network (the figures of the training run)."""
+    from scimlx.train import count_params
+
     model, info = _dcdm_model(ctx)
-    return {**info, "params": model.n_params}
+    return {**info, "params": count_params(model)}
 
 
 def solve_case(ctx: RunContext, n: int, method: str) -> dict[str, Any]:

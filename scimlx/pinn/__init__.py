@@ -25,5 +25,6 @@ from ._problems import problem_names as problem_names
 from ._reference import allen_cahn_reference as allen_cahn_reference
 from ._reference import nonlinear_diffusion_initial as nonlinear_diffusion_initial
 from ._reference import nonlinear_diffusion_reference as nonlinear_diffusion_reference
+from ._training import PINNConfig as PINNConfig
 from ._training import PINNResult as PINNResult
 from ._training import train_pinn as train_pinn

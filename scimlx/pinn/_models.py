@@ -14,7 +14,8 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core import Box
-from scimlx.core.validate import check_int, check_key, check_number
+from scimlx.core.validate import check_callable, check_int, check_key, check_number
+from scimlx.train import Fixed
 
 
 def map_points(
@@ -70,14 +71,11 @@ def _check_box(box: Box | None, in_size: int) -> None:
 
 
 class PointModel(eqx.Module):
-    """Base of the point models: `model(z)` is a scalar, `model.predict(points)` evaluates many points."""
+    """Base of the point models: `model(z)` is a scalar, `model.predict(points)` evaluates many points.
 
-    @property
-    def n_params(self) -> int:
-        """Trainable parameters (the fixed input map and Fourier matrix excluded)."""
-        total = sum(x.size for x in jax.tree.leaves(eqx.filter(self, eqx.is_inexact_array)))
-        frozen = [getattr(self, n, None) for n in ("shift", "scale", "fourier")]
-        return int(total - sum(x.size for x in frozen if x is not None))
+    Arrays a point model holds but does not train (input shifts and scales, Fourier matrices, frozen means)
+    are [`scimlx.train.Fixed`][]: no optimiser sees them, and [`scimlx.train.count_params`][] leaves them out.
+    """
 
     def predict(self, points: Float[Array, "n d"], chunk_size: int | None = None) -> Float[Array, " n"]:
         """The model at every row of `points`, chunked as in [`map_points`][scimlx.pinn.map_points]."""
@@ -95,7 +93,8 @@ class PINN(PointModel):
     - `depth`: hidden layers; default 4.
     - `box`: if given, inputs are first mapped affinely from this box to `[-1, 1]^d`.
     - `fourier_features`: if given, the (normalised) input `z` is replaced by `[cos(zB), sin(zB)]` with
-        `B ~ N(0, fourier_scale²)` of shape `(d, fourier_features // 2)`, fixed (JAX-PI's `FourierEmbs`).
+        `B ~ N(0, fourier_scale²)` of shape `(d, fourier_features // 2)`, fixed (JAX-PI's `FourierEmbs`; a
+        [`scimlx.train.Fixed`][], like the input map).
     - `fourier_scale`: the standard deviation of `B`; default 1.
     - `activation`: default `jnp.tanh`.
     - `dtype`: parameter dtype.
@@ -103,9 +102,9 @@ class PINN(PointModel):
     """
 
     layers: tuple[eqx.nn.Linear, ...]
-    fourier: Array | None
-    shift: Array | None
-    scale: Array | None
+    fourier: Fixed | None
+    shift: Fixed | None
+    scale: Fixed | None
     activation: Callable[[Array], Array] = eqx.field(static=True)
 
     def __init__(
@@ -126,14 +125,14 @@ class PINN(PointModel):
         depth = check_int("depth", depth)
         fourier_features = check_int("fourier_features", fourier_features, low=2, optional=True)
         fourier_scale = check_number("fourier_scale", fourier_scale, low=0, low_open=True)
-        if not callable(activation):
-            raise TypeError(f"`activation` must be callable, got {activation!r}")
+        check_callable("activation", activation)
         _check_box(box, in_size)
         key = check_key(key)
         dtype = jnp.result_type(float) if dtype is None else dtype
         kf, *keys = jax.random.split(key, depth + 2)
         if fourier_features is not None:
-            self.fourier = fourier_scale * jax.random.normal(kf, (in_size, fourier_features // 2), dtype)
+            b = fourier_scale * jax.random.normal(kf, (in_size, fourier_features // 2), dtype)
+            self.fourier = Fixed(b)
             first = 2 * (fourier_features // 2)
         else:
             self.fourier, first = None, in_size
@@ -141,16 +140,17 @@ class PINN(PointModel):
         self.layers = tuple(_linear(a, b, k, dtype) for a, b, k in zip(sizes[:-1], sizes[1:], keys))
         if box is not None:
             lo, hi = np.asarray(box.lo), np.asarray(box.hi)
-            self.shift, self.scale = jnp.asarray((lo + hi) / 2, dtype), jnp.asarray(2 / (hi - lo), dtype)
+            self.shift = Fixed(jnp.asarray((lo + hi) / 2, dtype))
+            self.scale = Fixed(jnp.asarray(2 / (hi - lo), dtype))
         else:
             self.shift = self.scale = None
         self.activation = activation
 
     def __call__(self, z: Float[Array, " d"]) -> Float[Array, ""]:
         if self.shift is not None:
-            z = (z - jax.lax.stop_gradient(self.shift)) * jax.lax.stop_gradient(self.scale)
+            z = (z - self.shift.value) * self.scale.value
         if self.fourier is not None:
-            zb = z @ jax.lax.stop_gradient(self.fourier)
+            zb = z @ self.fourier.value
             z = jnp.concatenate([jnp.cos(zb), jnp.sin(zb)])
         for layer in self.layers[:-1]:
             z = self.activation(layer(z))
@@ -201,19 +201,19 @@ class PIG(PointModel):
     - `hidden`: the MLP's hidden units (default 16); `None` drops the MLP and sums the channels (the
         paper's "no MLP" ablation).
     - `full_covariance`: rotated (non-diagonal) Gaussians, `in_size` 2 or 3 only.
-    - `learn_means`: train the means (default); `False` freezes them (the paper's fixed-μ ablation).
+    - `learn_means`: train the means (default); `False` freezes them (the paper's fixed-μ ablation): `mu` is
+        then a [`scimlx.train.Fixed`][], which no optimiser moves.
     - `dtype`: parameter dtype.
     - `key`: a PRNG key.
     """
 
-    mu: Float[Array, "k n d"]
+    mu: Float[Array, "k n d"] | Fixed
     sigma: Float[Array, "k n d"]
     weight: Float[Array, "k n"]
     rotation: Array | None
     mlp: tuple[eqx.nn.Linear, ...] | None
-    shift: Array
-    scale: Array
-    learn_means: bool = eqx.field(static=True)
+    shift: Fixed
+    scale: Fixed
 
     def __init__(
         self,
@@ -246,7 +246,8 @@ class PIG(PointModel):
         dtype = jnp.result_type(float) if dtype is None else dtype
         kmu, kw, k1, k2 = jax.random.split(key, 4)
         shape = (channels, int(n_gaussians), in_size)
-        self.mu = jax.random.uniform(kmu, shape, dtype, 0.0, grid_range)
+        mu = jax.random.uniform(kmu, shape, dtype, 0.0, grid_range)
+        self.mu = mu if learn_means else Fixed(mu)
         self.sigma = jnp.full(shape, sigma_init, dtype)
         self.weight = 0.01 * jax.random.normal(kw, shape[:2], dtype)
         if full_covariance:
@@ -260,28 +261,37 @@ class PIG(PointModel):
         else:
             self.mlp = (_linear(channels, hidden, k1, dtype), _linear(hidden, 1, k2, dtype))
         if box is None:
-            self.shift, self.scale = jnp.zeros(in_size, dtype), jnp.ones(in_size, dtype)
+            shift, scale = jnp.zeros(in_size, dtype), jnp.ones(in_size, dtype)
         else:
             lo, hi = np.asarray(box.lo), np.asarray(box.hi)
-            self.shift, self.scale = jnp.asarray(lo, dtype), jnp.asarray(grid_range / (hi - lo), dtype)
-        self.learn_means = bool(learn_means)
+            shift, scale = jnp.asarray(lo, dtype), jnp.asarray(grid_range / (hi - lo), dtype)
+        self.shift, self.scale = Fixed(shift), Fixed(scale)
+
+    @property
+    def learn_means(self) -> bool:
+        """Whether the means are trained."""
+        return not isinstance(self.mu, Fixed)
+
+    @property
+    def means(self) -> Float[Array, "k n d"]:
+        """The means, trained or fixed."""
+        return self.mu.value if isinstance(self.mu, Fixed) else self.mu
 
     @property
     def n_gaussians(self) -> int:
-        return self.mu.shape[1]
+        return self.means.shape[1]
 
     @property
     def channels(self) -> int:
-        return self.mu.shape[0]
+        return self.means.shape[0]
 
     def normalise(self, z: Float[Array, "... d"]) -> Float[Array, "... d"]:
         """Map points from the domain to `[0, grid_range]^d`."""
-        return (z - jax.lax.stop_gradient(self.shift)) * jax.lax.stop_gradient(self.scale)
+        return (z - self.shift.value) * self.scale.value
 
     def features(self, z: Float[Array, " d"]) -> Float[Array, " k"]:
         """The `channels` Gaussian features at one point."""
-        mu = self.mu if self.learn_means else jax.lax.stop_gradient(self.mu)
-        diff = self.normalise(z) - mu  # (k, n, d)
+        diff = self.normalise(z) - self.means  # (k, n, d)
         if self.rotation is not None:
             diff = jnp.einsum("knji,knj->kni", _rotation(self.rotation), diff)
         quad = jnp.sum((diff / self.sigma) ** 2, axis=-1)
@@ -297,10 +307,11 @@ class PIG(PointModel):
         """The same model with rotations added at the identity (the reference's fine-tuning start)."""
         if self.rotation is not None:
             return self
-        d = self.mu.shape[-1]
+        mu = self.means
+        d = mu.shape[-1]
         if d not in (2, 3):
             raise ValueError(f"full covariance needs 2 or 3 input coordinates, the model has {d}")
         ident = np.zeros(4 if d == 3 else 2)
         ident[0] = 1.0
-        rot = jnp.broadcast_to(jnp.asarray(ident, self.mu.dtype), self.mu.shape[:2] + ident.shape)
+        rot = jnp.broadcast_to(jnp.asarray(ident, mu.dtype), mu.shape[:2] + ident.shape)
         return eqx.tree_at(lambda m: m.rotation, self, rot, is_leaf=lambda x: x is None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from typing import Any
 
@@ -13,8 +12,8 @@ import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray
 
-from scimlx.core.validate import check_int, check_key, check_number
-from scimlx.train import FitResult, exponential_decay, fit, lbfgs
+from scimlx.core.validate import check_choice, check_int, check_key, check_number
+from scimlx.train import FitResult, Recipe, RunOptions, exponential_decay, fit, lbfgs
 
 from ._models import PointModel, map_points
 from ._problem import Problem
@@ -45,66 +44,86 @@ class PINNResult:
     fit: FitResult
 
 
-def _optimizer(optimizer, learning_rate, decay_rate, decay_steps) -> optax.GradientTransformation:
-    if isinstance(optimizer, optax.GradientTransformation):
-        return optimizer
-    if optimizer == "adam":
-        lr = check_number("learning_rate", learning_rate, low=0, low_open=True)
-        rate = check_number("decay_rate", decay_rate, low=0, high=1, low_open=True)
-        steps = check_int("decay_steps", decay_steps)
-        return optax.adam(exponential_decay(lr, steps, rate))
-    if optimizer == "lbfgs":
-        return lbfgs()
-    raise ValueError(f"`optimizer` must be 'adam', 'lbfgs' or an optax transformation, got {optimizer!r}")
+@dataclasses.dataclass(frozen=True)
+class PINNConfig(Recipe):
+    """The physics-informed training recipe (defaults: the PIG reference's).
+
+    One Adam for every parameter with learning rate `learning_rate · decay_rate^(step / decay_steps)` (smooth,
+    `optax.exponential_decay`), collocation points redrawn every `resample_every` steps (the reference: 100;
+    its Helmholtz script: 1). `optimizer="lbfgs"` uses [`scimlx.train.lbfgs`][] (one L-BFGS iteration with
+    its line search per step); an optax transformation is used as given.
+
+    **Arguments:**
+
+    - `steps`: optimiser steps (a run's `steps` overrides it); `None`: the run must set them.
+    - `optimizer`: `"adam"`, `"lbfgs"` or an optax transformation.
+    - `learning_rate`, `decay_rate`, `decay_steps`: the Adam schedule (1e-3, 0.9, 2000).
+    - `n_collocation`: residual points per draw (`None`: the problem's).
+    - `resample_every`: steps between draws of new points (100).
+    - `causal_tol`, `causal_chunks`: JAX-PI's causal weighting ([`Problem.loss`][scimlx.pinn.Problem.loss]);
+        `None` turns it off.
+    """
+
+    steps: int | None = None
+    optimizer: str | optax.GradientTransformation = "adam"
+    learning_rate: float = 1e-3
+    decay_rate: float = 0.9
+    decay_steps: int = 2000
+    n_collocation: int | None = None
+    resample_every: int = 100
+    causal_tol: float | None = None
+    causal_chunks: int = 32
+
+    def __post_init__(self):
+        check_int("steps", self.steps, optional=True)
+        if not isinstance(self.optimizer, optax.GradientTransformation):
+            check_choice("optimizer", self.optimizer, ("adam", "lbfgs"))
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_number("decay_rate", self.decay_rate, low=0, high=1, low_open=True)
+        check_int("decay_steps", self.decay_steps)
+        check_int("n_collocation", self.n_collocation, optional=True)
+        check_int("resample_every", self.resample_every)
+        if self.causal_tol is not None:
+            check_number("causal_tol", self.causal_tol, low=0)
+        check_int("causal_chunks", self.causal_chunks)
+
+    def run_defaults(self) -> dict:
+        return {"steps": self.steps, "eval_every": 100}
+
+    def make_optimizer(self) -> optax.GradientTransformation:
+        """The optimiser this recipe names."""
+        if isinstance(self.optimizer, optax.GradientTransformation):
+            return self.optimizer
+        if self.optimizer == "lbfgs":
+            return lbfgs()
+        return optax.adam(exponential_decay(self.learning_rate, self.decay_steps, self.decay_rate))
 
 
 def train_pinn(
     problem: Problem,
     model: PointModel | eqx.Module,
     *,
-    steps: int,
     key: PRNGKeyArray,
-    optimizer: str | optax.GradientTransformation = "adam",
-    learning_rate: float = 1e-3,
-    decay_rate: float = 0.9,
-    decay_steps: int = 2000,
-    n_collocation: int | None = None,
-    resample_every: int = 100,
-    causal_tol: float | None = None,
-    causal_chunks: int = 32,
+    config: PINNConfig = PINNConfig(),
+    run: RunOptions = RunOptions(),
     chunk_size: int | None = None,
-    eval_every: int = 100,
     eval_chunk_size: int | None = 4096,
-    progress: bool = True,
-    checkpoint_dir: str | os.PathLike | None = None,
-    checkpoint_every: int | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
 ) -> PINNResult:
     """Train a point model (PINN, PIG, or any `eqx.Module` mapping a point to a scalar) on a problem.
 
     The loss is [`Problem.loss`][scimlx.pinn.Problem.loss] on points drawn by
-    [`Problem.sample`][scimlx.pinn.Problem.sample], redrawn every `resample_every` steps (the PIG reference:
-    100; its Helmholtz script: 1). The default optimiser is the reference's: one Adam for every parameter,
-    learning rate `learning_rate · decay_rate^(step / decay_steps)` (smooth, `optax.exponential_decay`).
-    `optimizer="lbfgs"` uses [`scimlx.train.lbfgs`][] (one L-BFGS iteration with its line search per step).
+    [`Problem.sample`][scimlx.pinn.Problem.sample], through [`scimlx.train.fit`][] with the recipe `config`.
 
     **Arguments:**
 
     - `problem`: a [`Problem`][scimlx.pinn.Problem].
     - `model`: a function of one point returning a scalar, an Equinox module.
-    - `steps`: optimiser steps.
     - `key`: a PRNG key (draws the points).
-    - `optimizer`: `"adam"`, `"lbfgs"` or an optax transformation.
-    - `learning_rate`, `decay_rate`, `decay_steps`: the Adam schedule.
-    - `n_collocation`: residual points per draw (default: the problem's).
-    - `resample_every`: steps between draws of new points.
-    - `causal_tol`, `causal_chunks`: JAX-PI's causal weighting ([`Problem.loss`][scimlx.pinn.Problem.loss]).
+    - `config`: the recipe, a [`PINNConfig`][scimlx.pinn.PINNConfig].
+    - `run`: the [`scimlx.train.RunOptions`][]: `steps` (or the recipe's), `eval_every` (steps between
+        test-error evaluations; default 100, the reference: 10), checkpoints, resume, progress, devices.
     - `chunk_size`: residual points evaluated at a time (memory; `None`: all at once).
-    - `eval_every`: steps between test-error evaluations (the reference: 10).
     - `eval_chunk_size`: test points evaluated at a time.
-    - `progress`: show a progress bar.
-    - `checkpoint_dir`, `checkpoint_every`, `resume`, `overwrite`: as in [`scimlx.train.fit`][].
 
     **Returns:** a [`PINNResult`][scimlx.pinn.PINNResult].
     """
@@ -113,20 +132,22 @@ def train_pinn(
     if not isinstance(model, eqx.Module) or not callable(model):
         raise TypeError(f"`model` must be an Equinox module mapping a point to a scalar, got {model!r}")
     key = check_key(key)
-    steps = check_int("steps", steps)
-    n_collocation = check_int("n_collocation", n_collocation, optional=True) or problem.n_collocation
-    resample_every = check_int("resample_every", resample_every)
+    if not isinstance(config, PINNConfig):
+        raise TypeError(f"`config` must be a PINNConfig, got {type(config).__name__}")
+    if not isinstance(run, RunOptions):
+        raise TypeError(f"`run` must be a scimlx.train.RunOptions, got {type(run).__name__}")
+    run = run.with_defaults(**config.run_defaults())
+    if run.steps is None:
+        raise ValueError("`steps` is required: set it in `run` (RunOptions(steps=...)) or in the recipe")
+    n_collocation = config.n_collocation or problem.n_collocation
     chunk_size = check_int("chunk_size", chunk_size, optional=True)
-    eval_every = check_int("eval_every", eval_every)
     eval_chunk_size = check_int("eval_chunk_size", eval_chunk_size, optional=True)
-    causal_chunks = check_int("causal_chunks", causal_chunks)
+    causal_tol, causal_chunks = config.causal_tol, config.causal_chunks
     if causal_tol is not None:
-        causal_tol = check_number("causal_tol", causal_tol, low=0)
         if not problem.time:
             raise ValueError("`causal_tol` needs a time-dependent problem")
         if n_collocation % causal_chunks:
             raise ValueError(f"`causal_chunks`={causal_chunks} must divide `n_collocation`={n_collocation}")
-    opt = _optimizer(optimizer, learning_rate, decay_rate, decay_steps)
     try:
         out = jax.eval_shape(model, jax.ShapeDtypeStruct((problem.ndim,), jax.numpy.result_type(float)))
     except Exception as e:
@@ -137,7 +158,7 @@ def train_pinn(
         raise ValueError(f"`model` must return a scalar at a point, got shape {out.shape}")
 
     def sampler(k):
-        return problem.sample(k, n_collocation)
+        return problem.sample(n_collocation, key=k)
 
     def loss_fn(m, batch, *, key):
         del key
@@ -161,33 +182,17 @@ def train_pinn(
         eval_seconds.append(time.perf_counter() - t0)
         return {"test_error": err}
 
-    config = {
-        "problem": problem.name,
-        "n_collocation": n_collocation,
-        "resample_every": resample_every,
-        "causal_tol": causal_tol,
-        "optimizer": optimizer if isinstance(optimizer, str) else "custom",
-        "learning_rate": learning_rate,
-        "decay_rate": decay_rate,
-        "decay_steps": decay_steps,
-    }
     result = fit(
         model,
         loss_fn,
         sampler,
-        opt,
+        config.make_optimizer(),
         key=key,
-        steps=steps,
+        run=run,
         eval_fn=eval_fn,
-        eval_every=eval_every,
-        checkpoint_dir=checkpoint_dir,
-        checkpoint_every=checkpoint_every,
-        resume=resume,
-        overwrite=overwrite,
-        config=config,
-        progress=progress,
+        config={"problem": problem.name, **config.as_config(), "n_collocation": n_collocation},
         has_aux=True,
-        resample_every=resample_every,
+        resample_every=config.resample_every,
     )
     evals = [(s, d["test_error"]) for s, d in result.history["eval"]]
     errors = np.asarray(evals, dtype=np.float64).reshape(-1, 2)

@@ -16,4 +16,5 @@ from ._dcdm import ritz_pairs as ritz_pairs
 from ._dcdm import ritz_rhs as ritz_rhs
 from ._multigrid import MultigridPreconditioner as MultigridPreconditioner
 from ._multigrid import multigrid_preconditioner as multigrid_preconditioner
+from ._training import DCDMConfig as DCDMConfig
 from ._training import train_dcdm as train_dcdm

@@ -28,10 +28,14 @@ class Recipe:
     def as_config(self) -> dict[str, Any]:
         """The recipe as a JSON-ready dict: stored in checkpoints and compared when a run resumes.
 
-        Values that are not JSON (a custom optimiser object) are recorded by their type name.
+        The fields that are run defaults (the length, the batch size) are left out: a run may change its
+        length when it resumes, and `fit` checks the batch size itself. Values that are not JSON (a custom
+        optimiser object) are recorded by their type name.
         """
-        out = {}
+        out, skip = {}, set(self.run_defaults())
         for f in dataclasses.fields(self):
+            if f.name in skip:
+                continue
             value = getattr(self, f.name)
             try:
                 json.dumps(value)

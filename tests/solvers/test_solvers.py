@@ -8,6 +8,7 @@ import scipy.sparse.linalg
 
 from scimlx.datasets import make_geometry, poisson_system, random_rhs
 from scimlx.solvers import (
+    DCDMConfig,
     DCDMNet,
     MultigridPreconditioner,
     cg,
@@ -20,6 +21,7 @@ from scimlx.solvers import (
     train_dcdm,
 )
 from scimlx.solvers._multigrid import _coarsen, _from_system, _prolong
+from scimlx.train import RunOptions, count_params
 from tests.readme import run_readme_block
 
 
@@ -216,10 +218,10 @@ def test_the_pressure_operator_is_symmetric(system16, x64):
 
 
 def test_dcdm_net_matches_the_reference_sizes():
-    assert DCDMNet(3, 64, key=_key()).n_params == 97_457
-    assert DCDMNet(3, 128, key=_key()).n_params == 152_881
+    assert count_params(DCDMNet(3, 64, key=_key())) == 97_457
+    assert count_params(DCDMNet(3, 128, key=_key())) == 152_881
     net2 = DCDMNet(2, 64, key=_key())
-    assert net2.n_params == 14 * (9 * 16 * 16 + 16) + (9 * 16 + 16) + 17
+    assert count_params(net2) == 14 * (9 * 16 * 16 + 16) + (9 * 16 + 16) + 17
     for shape in ((8, 8), (12, 6), (16, 16)):  # one set of weights, any even size
         assert net2(jnp.ones(shape)).shape == shape
 
@@ -229,8 +231,8 @@ def test_train_dcdm_lowers_the_loss():
     values, vectors = ritz_pairs(system.operator, 40, key=_key(1))
     rhs = ritz_rhs(vectors, 20, key=_key(2), mask=system.fluid)
     net = DCDMNet(2, 64, key=_key(3))
-    res = train_dcdm(system.operator, net, rhs, key=_key(4), epochs=15, batch_size=10, learning_rate=1e-3,
-                     progress=False)
+    res = train_dcdm(system.operator, net, rhs, key=_key(4), config=DCDMConfig(learning_rate=1e-3),
+                     run=RunOptions(epochs=15, batch_size=10, progress=False))
     loss = np.asarray(res.history["loss"])
     assert loss.shape == (30,)
     assert loss[-4:].mean() < 0.7 * loss[:4].mean(), loss
