@@ -36,6 +36,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from .fields import AbstractField, Coefficient, GridField, PointField
+from .validate import check_callable, check_int
 
 
 def _concrete(value):
@@ -397,8 +398,7 @@ class KleinGordon(Equation):
         _check_param("alpha", self.alpha)
         _check_param("beta", self.beta)
         _check_param("source", self.source)
-        if isinstance(self.power, bool) or not isinstance(self.power, (int, np.integer)) or self.power < 1:
-            raise ValueError(f"`power` must be an int >= 1, got {self.power!r}")
+        check_int("power", self.power)
 
     def residual(self, field: AbstractField) -> Array:
         self._check_field(field)
@@ -566,14 +566,10 @@ class FokkerPlanck(Equation):
     n_probes: int | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
-        if not callable(self.drift):
-            raise TypeError(f"`drift` must be a function of the point (x, t), got {self.drift!r}")
+        check_callable("drift", self.drift, "a function of the point (x, t)")
         if not callable(self.sigma):
             _check_param("sigma", self.sigma, nonnegative=True)
-        if self.n_probes is not None and (
-            isinstance(self.n_probes, bool) or not isinstance(self.n_probes, int) or self.n_probes < 1
-        ):
-            raise ValueError(f"`n_probes` must be None or a positive int, got {self.n_probes!r}")
+        check_int("n_probes", self.n_probes, optional=True)
 
     def residual(self, field: AbstractField, *, key: PRNGKeyArray | None = None) -> Array:
         """**Arguments:**

@@ -39,8 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .validate import check_int
 from .geometry import Grid
+from .validate import check_callable, check_int
 
 Coefficient = Any  # a number, an array, a function of the point, or a field
 
@@ -167,8 +167,7 @@ class PointField(AbstractField):
         - `x`: the point, shape `(d,)` or `(d + 1,)` with time. For many points, `jax.vmap` over `x`.
         - `time`: whether the last coordinate is time.
         """
-        if not callable(fn):
-            raise TypeError(f"`fn` must be callable (a function of one point), got {type(fn).__name__}")
+        check_callable("fn", fn, "a function of one point")
         x = jnp.asarray(x)
         if not jnp.issubdtype(x.dtype, jnp.floating):
             x = x.astype(jnp.result_type(float))
@@ -312,8 +311,7 @@ class PointField(AbstractField):
         return PointField(lambda y: fn(u(y)), self.x, time=self.time)
 
     def evaluate(self, fn: Callable[[Array], Array]) -> PointField:
-        if not callable(fn):
-            raise TypeError(f"`fn` must be a function of the point, got {type(fn).__name__}")
+        check_callable("fn", fn, "a function of the point")
         return PointField(fn, self.x, time=self.time)
 
     def coefficient(self, c: Coefficient, name: str = "c") -> PointField:
@@ -588,8 +586,7 @@ class GridField(AbstractField):
         return GridField(fn(self.u), self.grid, time=self.time, fd_order=self.fd_order)
 
     def evaluate(self, fn: Callable[[Array], Array]) -> GridField:
-        if not callable(fn):
-            raise TypeError(f"`fn` must be a function of the point, got {type(fn).__name__}")
+        check_callable("fn", fn, "a function of the point")
         vals = self.grid.evaluate(fn, self.u.dtype)
         return GridField(vals.astype(self.u.dtype), self.grid, time=self.time, fd_order=self.fd_order)
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .validate import check_int, check_key
+from .validate import check_callable, check_int, check_key
 
 
 def _as_float_tuple(name: str, value) -> tuple[float, ...]:
@@ -194,8 +194,7 @@ class Grid(eqx.Module):
 
         **Returns:** an array `(*components, *shape)`.
         """
-        if not callable(fn):
-            raise TypeError(f"`fn` must be a function of one point, got {type(fn).__name__}")
+        check_callable("fn", fn, "a function of one point")
         vals = jnp.asarray(jax.vmap(fn)(self.points(dtype)))
         vals = vals.reshape(self.shape + vals.shape[1:])
         return jnp.moveaxis(vals, tuple(range(self.ndim)), tuple(range(-self.ndim, 0)))

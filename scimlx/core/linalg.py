@@ -30,6 +30,8 @@ import scipy.sparse
 from jax.experimental import sparse as jsparse
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from .validate import check_callable, check_int, check_number
+
 __all__ = ["LinearOperator", "SolveResult", "as_operator", "cg", "pcg"]
 
 
@@ -79,8 +81,7 @@ class LinearOperator(eqx.Module):
             the entries `A[i, i]` with `i` running over all grid points. Needed for Jacobi
             preconditioning of matrix-free operators.
         """
-        if not callable(matvec):
-            raise TypeError(f"`matvec` must be callable, got {type(matvec).__name__}.")
+        check_callable("matvec", matvec)
         if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
             shape = (int(shape),)
         if not isinstance(shape, (tuple, list)) or not all(
@@ -282,17 +283,9 @@ def _validate_options(op: LinearOperator, b: Any, x0: Any, tol: Any, maxiter: An
         raise ValueError(f"`b` must have the operator's shape {op.shape}, got {b_shape}.")
     if x0 is not None and jnp.shape(x0) != op.shape:
         raise ValueError(f"`x0` must have the operator's shape {op.shape}, got {jnp.shape(x0)}.")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`tol` must be a real number, got {type(tol).__name__}.")
-    if not (math.isfinite(tol) and tol > 0):
-        raise ValueError(f"`tol` must be positive and finite, got {tol}.")
-    if maxiter is None:
-        maxiter = min(10 * op.size, 100_000)
-    elif isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)):
-        raise TypeError(f"`maxiter` must be a positive integer, got {type(maxiter).__name__}.")
-    elif maxiter <= 0:
-        raise ValueError(f"`maxiter` must be a positive integer, got {maxiter}.")
-    return float(tol), int(maxiter)
+    tol = check_number("tol", tol, low=0, low_open=True)
+    maxiter = min(10 * op.size, 100_000) if maxiter is None else check_int("maxiter", maxiter)
+    return tol, maxiter
 
 
 def _resolve_preconditioner(op: LinearOperator, preconditioner: Any) -> Callable | None:

@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .validate import check_choice
+
 __all__ = [
     "boundary_rmse",
     "fourier_band_rmse",
@@ -126,8 +128,7 @@ def rel_l2(
     `ValueError` if the shapes differ, the inputs have fewer than 2 axes, or `reduction` is
     unknown.
     """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"`reduction` must be one of {_REDUCTIONS}, got {reduction!r}.")
+    check_choice("reduction", reduction, _REDUCTIONS)
     pred, true = _check_pair(pred, true, 2, "(N, ...)")
     return _rel_l2(pred, true, reduction)
 
@@ -454,8 +455,7 @@ def fourier_shell_rmse(
     `ValueError` if the shapes differ, an axis is missing, or `spatial_axes`/`convention` are
     invalid.
     """
-    if convention not in _CONVENTIONS:
-        raise ValueError(f"`convention` must be one of {_CONVENTIONS}, got {convention!r}.")
+    check_choice("convention", convention, _CONVENTIONS)
     pred, true = _check_pair(pred, true, 2, "(N, ...)")
     axes = _check_spatial_axes(spatial_axes, pred.ndim)
     return _fourier_shell_rmse(pred, true, axes, convention)
@@ -532,8 +532,7 @@ def fourier_band_rmse(
         raise ValueError(f"`bands` must be a pair of ints (lo, hi), got {bands!r}.")
     if not 0 <= lo <= hi:
         raise ValueError(f"`bands` must satisfy 0 <= lo <= hi, got {bands!r}.")
-    if convention not in _CONVENTIONS:
-        raise ValueError(f"`convention` must be one of {_CONVENTIONS}, got {convention!r}.")
+    check_choice("convention", convention, _CONVENTIONS)
     pred, true = _check_pair(pred, true, 2, "(N, ...)")
     axes = _check_spatial_axes(spatial_axes, pred.ndim)
     return _fourier_band_rmse(pred, true, (int(lo), int(hi)), axes, convention)

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Complex, Float
 
-from .validate import check_int, check_number
+from .validate import check_callable, check_choice, check_int, check_number
 
 __all__ = [
     "CNAB2",
@@ -148,8 +148,7 @@ def etdrk_coefficients(
     the powers of `dt` the update needs.
     """
     dt = check_number("dt", dt, low=0, low_open=True)
-    if order not in (1, 2, 4):
-        raise ValueError(f"`order` must be 1, 2 or 4, got {order!r}")
+    check_choice("order", order, (1, 2, 4))
     check_int("n_circle", n_circle)
     radius = check_number("radius", radius, low=0, low_open=True)
     out_dtype = _complex_dtype(jnp.asarray(linear).dtype)
@@ -216,8 +215,7 @@ class ETDRK(eqx.Module):
         n_circle: int = 16,
         radius: float = 1.0,
     ):
-        if not callable(nonlinear):
-            raise TypeError(f"`nonlinear` must be callable, got {type(nonlinear).__name__}")
+        check_callable("nonlinear", nonlinear)
         self.coefficients = etdrk_coefficients(linear, dt, order, n_circle=n_circle, radius=radius)
         self.nonlinear = nonlinear
         self.dt = float(dt)
@@ -258,8 +256,7 @@ class _CrankNicolson(eqx.Module):
 
     def __init__(self, linear: Complex[ArrayLike, "..."], nonlinear: Callable[[Array], Array], dt: float):
         dt = check_number("dt", dt, low=0, low_open=True)
-        if not callable(nonlinear):
-            raise TypeError(f"`nonlinear` must be callable, got {type(nonlinear).__name__}")
+        check_callable("nonlinear", nonlinear)
         linear = jnp.asarray(linear)
         self.plus = 1 + 0.5 * dt * linear
         self.inv_minus = 1 / (1 - 0.5 * dt * linear)
@@ -340,8 +337,7 @@ def rk_step(
         finite-volume generators), `"heun"` (order 2, SSP), `"ssprk3"` (Shu-Osher, order 3, SSP) or
         `"rk4"` (classical, order 4).
     """
-    if method not in _RK_METHODS:
-        raise ValueError(f"`method` must be one of {_RK_METHODS}, got {method!r}")
+    check_choice("method", method, _RK_METHODS)
     tm = jax.tree_util.tree_map
 
     def axpy(a, x, y):  # y + a x

@@ -40,9 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_dtype, check_int, check_key, check_number
 from scimlx.core.geometry import Grid
 from scimlx.core.stepping import ETDRK, dealias_mask, rfft_wavenumbers, rollout
+from scimlx.core.validate import check_bool, check_dtype, check_int, check_key, check_multiple, check_number
 
 from ._recipe import Recipe
 
@@ -113,15 +113,6 @@ def burgers_grf(
     return jnp.fft.irfft(coef, n=s).astype(dtype)
 
 
-def _steps(total: float, dt: float, name: str) -> int:
-    n = round(total / dt)
-    if n < 1 or abs(n * dt - total) > 1e-9 * total:
-        raise ValueError(
-            f"{name} ({total:g}) must be a whole multiple of `dt` ({dt:g}), got ratio {total / dt:g}"
-        )
-    return n
-
-
 def burgers_1d_solve(
     u0: Float[ArrayLike, " s"],
     *,
@@ -150,9 +141,8 @@ def burgers_1d_solve(
     t_final = check_number("t_final", t_final, low=0, low_open=True)
     dt = check_number("dt", dt, low=0, low_open=True)
     n_rec = check_int("n_records", n_records, optional=True)
-    if not isinstance(dealias, bool):
-        raise TypeError(f"`dealias` must be a bool, got {dealias!r}")
-    n_sub = _steps(t_final / (n_rec or 1), dt, "`t_final / n_records`" if n_rec else "`t_final`")
+    dealias = check_bool("dealias", dealias)
+    n_sub = check_multiple("t_final / n_records" if n_rec else "t_final", t_final / (n_rec or 1), dt)
     u0 = jnp.asarray(u0)
     if u0.ndim != 1 or u0.shape[0] < 4:
         raise ValueError(f"`u0` must be a 1-D array of at least 4 grid values, got shape {u0.shape}")
@@ -189,12 +179,11 @@ def _validate(params: dict) -> dict:
     p["t_final"] = check_number("t_final", p["t_final"], low=0, low_open=True)
     p["dt"] = check_number("dt", p["dt"], low=0, low_open=True)
     p["n_records"] = check_int("n_records", p["n_records"], low=0)
-    _steps(p["t_final"] / max(p["n_records"], 1), p["dt"], "`t_final / n_records`")
+    check_multiple("t_final / n_records", p["t_final"] / max(p["n_records"], 1), p["dt"])
     p["gamma"] = check_number("gamma", p["gamma"], low=0, low_open=True)
     p["tau"] = check_number("tau", p["tau"], low=0, low_open=True)
     p["sigma"] = check_number("sigma", p["sigma"], low=0)
-    if not isinstance(p["dealias"], bool):
-        raise TypeError(f"`dealias` must be a bool, got {p['dealias']!r}")
+    p["dealias"] = check_bool("dealias", p["dealias"])
     p["chunk_size"] = check_int("chunk_size", p["chunk_size"])
     return p
 

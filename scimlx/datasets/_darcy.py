@@ -34,9 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_int, check_key, check_number
 from scimlx.core.geometry import Grid
 from scimlx.core.linalg import LinearOperator, SolveResult, pcg
+from scimlx.core.validate import check_int, check_key, check_number
 from scimlx.datasets._random_fields import grf_neumann
 from scimlx.datasets._recipe import Recipe
 

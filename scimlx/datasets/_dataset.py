@@ -19,8 +19,8 @@ import numpy as np
 
 from scimlx._cache import user_cache_root
 from scimlx.core._io import atomic_write
-from scimlx.core.validate import check_int
 from scimlx.core.geometry import Grid
+from scimlx.core.validate import check_int
 
 from ._recipe import (
     Recipe,

@@ -54,9 +54,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_int, check_number
 from scimlx.core.geometry import Box, Grid
 from scimlx.core.stepping import rk_step
+from scimlx.core.validate import check_bool, check_choice, check_int, check_multiple, check_number
 
 from ._pdebench_ic import pdebench_initial_condition
 from ._recipe import Recipe
@@ -107,9 +107,7 @@ _MIN_CELLS = 4
 
 
 def _check_limiter(limiter: Any) -> str:
-    if not isinstance(limiter, str) or limiter not in LIMITERS:
-        raise ValueError(f"`limiter` must be one of {LIMITERS}, got {limiter!r}")
-    return limiter
+    return check_choice("limiter", limiter, LIMITERS)
 
 
 def _slopes(u: Array, limiter: str) -> Array:
@@ -226,13 +224,7 @@ def _solve(
 def _n_frames(t_final: Any, dt_save: Any) -> tuple[float, float, int]:
     t_final = check_number("t_final", t_final, low=0, low_open=True)
     dt_save = check_number("dt_save", dt_save, low=0, low_open=True)
-    ratio = t_final / dt_save
-    n = round(ratio)
-    if n < 1 or abs(ratio - n) > 1e-6 * max(1.0, ratio):
-        raise ValueError(
-            f"`t_final` must be a positive integer multiple of `dt_save`, got t_final={t_final:g}, "
-            f"dt_save={dt_save:g}"
-        )
+    n = check_multiple("t_final", t_final, dt_save, "dt_save")
     return t_final, dt_save, n + 1
 
 
@@ -391,8 +383,7 @@ def _make_recipe(equation: str) -> Recipe:
             raise ValueError(
                 f"`t_in + t_out` ({p['t_in']} + {p['t_out']}) must not exceed the {n_frames} frames"
             )
-        if not isinstance(p["exact_period"], bool):
-            raise TypeError(f"`exact_period` must be a bool, got {p['exact_period']!r}")
+        p["exact_period"] = check_bool("exact_period", p["exact_period"])
         p["chunk_size"] = check_int("chunk_size", p["chunk_size"])
         return p
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from scimlx.core.validate import check_int
+from scimlx.core.validate import check_choice, check_int
 
 from ._dataset import PDEDataset
 from ._formats import read_array_file
@@ -119,8 +119,7 @@ def load_file(
     - `subsample_t`: keep every `subsample_t`-th time frame (time-dependent sets).
     - `**params`: recipe parameters for the pairs (e.g. `t_in`, `t_out`).
     """
-    if name not in _CONVERTERS:
-        raise ValueError(f"`name` must be one of {sorted(_CONVERTERS)} for a public file, got {name!r}")
+    check_choice("name", name, sorted(_CONVERTERS), context="for a public file")
     recipe = get_recipe(name)
     n_train = check_int("n_train", n_train)
     n_test = check_int("n_test", n_test, low=0)

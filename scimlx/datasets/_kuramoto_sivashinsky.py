@@ -62,9 +62,18 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Complex, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_dtype, check_int, check_key, check_number
 from scimlx.core.geometry import Box, Grid
 from scimlx.core.stepping import CNAB2, ETDRK, dealias_mask, rfft_wavenumbers, rollout
+from scimlx.core.validate import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_dtype,
+    check_int,
+    check_key,
+    check_multiple,
+    check_number,
+)
 
 from ._recipe import Recipe
 
@@ -137,12 +146,6 @@ def _check_coefficients(coefficients: Any, size: int = 3) -> tuple[float, ...]:
     if len(coefficients) != size:
         raise ValueError(f"`coefficients` must have {size} entries (l1, l2, l3), got {len(coefficients)}")
     return tuple(check_number(f"coefficients[{i}]", c) for i, c in enumerate(coefficients))
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be a bool, got {value!r}")
-    return bool(value)
 
 
 def _check_state(name: str, u: Any, n: int | None = None) -> Array:
@@ -218,7 +221,7 @@ def ks_nonlinear(
     n = _check_n("n", n)
     length = check_number("length", length, low=0, low_open=True)
     l1 = check_number("l1", l1)
-    dealias = _check_bool("dealias", dealias)
+    dealias = check_bool("dealias", dealias)
     g = -0.5 * l1 * _first_derivative_symbol(n, length)
     mask = dealias_mask((n,)) if dealias else None
 
@@ -391,14 +394,12 @@ def ks_solve(
     dt = check_number("dt", dt, low=0, low_open=True)
     n_steps = check_int("n_steps", n_steps, low=0)
     save_every = check_int("save_every", save_every)
-    if n_steps % save_every:
-        raise ValueError(f"`n_steps` ({n_steps}) must be a multiple of `save_every` ({save_every})")
+    check_multiple("n_steps", n_steps, save_every, "save_every", low=0)
     warmup_steps = check_int("warmup_steps", warmup_steps, low=0)
     l1, l2, l3 = _check_coefficients(coefficients)
-    dealias = _check_bool("dealias", dealias)
-    if order not in (1, 2, 4):
-        raise ValueError(f"`order` must be 1, 2 or 4, got {order!r}")
-    include_init = _check_bool("include_init", include_init)
+    dealias = check_bool("dealias", dealias)
+    check_choice("order", order, (1, 2, 4))
+    include_init = check_bool("include_init", include_init)
 
     u_hat = jnp.fft.rfft(u0, axis=-1)
     linear = ks_linear_operator(n, length, (l1, l2, l3))
@@ -465,7 +466,7 @@ class KSModel(eqx.Module):
         length = check_number("length", length, low=0, low_open=True)
         dt = check_number("dt", dt, low=0, low_open=True)
         coefficients = _check_coefficients(coefficients)
-        dealias = _check_bool("dealias", dealias)
+        dealias = check_bool("dealias", dealias)
         linear = ks_linear_operator(n, length, coefficients).astype(np.complex128)
         if extra_linear is not None:
             extra = extra_linear(_wavenumbers(n, length)) if callable(extra_linear) else extra_linear
@@ -481,10 +482,7 @@ class KSModel(eqx.Module):
             if not np.all(np.isfinite(extra)):
                 raise ValueError("`extra_linear` must be finite")
             linear = linear + extra
-        if extra_nonlinear is not None and not callable(extra_nonlinear):
-            raise TypeError(
-                f"`extra_nonlinear` must be callable or None, got {type(extra_nonlinear).__name__}"
-            )
+        check_callable("extra_nonlinear", extra_nonlinear, optional=True)
         base = ks_nonlinear(n, length, coefficients[0], dealias=dealias)
         mask = dealias_mask((n,)) if dealias else None
 
@@ -620,11 +618,11 @@ _PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _record_steps(params: Mapping[str, Any]) -> int:
-    return int(round(params["record_every"] / params["dt"]))
+    return check_multiple("record_every", params["record_every"], params["dt"])
 
 
 def _warmup_steps(params: Mapping[str, Any]) -> int:
-    return int(round(params["warmup_time"] / params["dt"]))
+    return check_multiple("warmup_time", params["warmup_time"], params["dt"], low=0)
 
 
 def _validate(params: dict) -> dict:
@@ -638,14 +636,9 @@ def _validate(params: dict) -> dict:
     p["record_every"] = check_number("record_every", p["record_every"], low=0, low_open=True)
     p["n_records"] = check_int("n_records", p["n_records"])
     p["warmup_time"] = check_number("warmup_time", p["warmup_time"], low=0)
-    ratio = p["warmup_time"] / p["dt"]
-    if abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
-        raise ValueError(f"`warmup_time` ({p['warmup_time']:g}) must be a multiple of `dt` ({p['dt']:g})")
-    ratio = p["record_every"] / p["dt"]
-    if abs(ratio - round(ratio)) > 1e-6 * max(1.0, ratio):
-        raise ValueError(f"`record_every` ({p['record_every']:g}) must be a multiple of `dt` ({p['dt']:g})")
-    if p["ic"] not in _ICS:
-        raise ValueError(f"`ic` must be one of {_ICS}, got {p['ic']!r}")
+    _warmup_steps(p)
+    _record_steps(p)
+    check_choice("ic", p["ic"], _ICS)
     p["ic_cutoff"] = check_int("ic_cutoff", p["ic_cutoff"])
     if p["ic"] == "random" and p["ic_cutoff"] >= p["resolution"] // 2:
         raise ValueError(
@@ -653,18 +646,15 @@ def _validate(params: dict) -> dict:
         )
     p["ic_amplitude"] = check_number("ic_amplitude", p["ic_amplitude"], low=0, low_open=True)
     p["coefficients"] = _check_coefficients(p["coefficients"])
-    p["dealias"] = _check_bool("dealias", p["dealias"])
-    p["order"] = check_int("order", p["order"])
-    if p["order"] not in (1, 2, 4):
-        raise ValueError(f"`order` must be 1, 2 or 4, got {p['order']!r}")
+    p["dealias"] = check_bool("dealias", p["dealias"])
+    p["order"] = check_choice("order", check_int("order", p["order"]), (1, 2, 4))
     p["t_in"] = check_int("t_in", p["t_in"])
     p["t_out"] = check_int("t_out", p["t_out"])
     if p["t_in"] + p["t_out"] > p["n_records"]:
         raise ValueError(
             f"`t_in + t_out` ({p['t_in']} + {p['t_out']}) must not exceed `n_records` ({p['n_records']})"
         )
-    if p["pairing"] not in _PAIRINGS:
-        raise ValueError(f"`pairing` must be one of {_PAIRINGS}, got {p['pairing']!r}")
+    check_choice("pairing", p["pairing"], _PAIRINGS)
     p["chunk_size"] = check_int("chunk_size", p["chunk_size"])
     return p
 

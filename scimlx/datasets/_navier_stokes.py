@@ -46,9 +46,16 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_dtype, check_int, check_number
 from scimlx.core.geometry import Grid
 from scimlx.core.stepping import ETDRK, CNEuler, dealias_mask, rfft_wavenumbers, rollout
+from scimlx.core.validate import (
+    check_bool,
+    check_choice,
+    check_dtype,
+    check_int,
+    check_multiple,
+    check_number,
+)
 
 from ._random_fields import grf_periodic
 from ._recipe import Recipe
@@ -205,16 +212,6 @@ def ns_vorticity_rhs(
     return jnp.fft.irfft2(rhs_hat, s=(s, s)).astype(w.dtype)
 
 
-def _steps_per_record(record_every: float, dt: float) -> int:
-    n = round(record_every / dt)
-    if n < 1 or abs(n * dt - record_every) > 1e-9 * record_every:
-        raise ValueError(
-            f"`record_every` ({record_every:g}) must be a whole multiple of `dt` ({dt:g}), "
-            f"got record_every / dt = {record_every / dt:g}"
-        )
-    return n
-
-
 def navier_stokes_2d_solve(
     w0: Float[ArrayLike, "s s"],
     *,
@@ -253,11 +250,9 @@ def navier_stokes_2d_solve(
     n_records = check_int("n_records", n_records)
     record_every = check_number("record_every", record_every, low=0, low_open=True)
     dt = check_number("dt", dt, low=0, low_open=True)
-    if scheme not in _SCHEMES:
-        raise ValueError(f"`scheme` must be one of {_SCHEMES}, got {scheme!r}")
-    if not isinstance(dealias, bool):
-        raise TypeError(f"`dealias` must be a bool, got {dealias!r}")
-    n_sub = _steps_per_record(record_every, dt)
+    check_choice("scheme", scheme, _SCHEMES)
+    dealias = check_bool("dealias", dealias)
+    n_sub = check_multiple("record_every", record_every, dt)
     w0 = _check_vorticity("w0", w0)
     s = w0.shape[0]
     real = _real_dtype(w0)
@@ -291,11 +286,9 @@ def _validate(params: dict) -> dict:
     p["n_records"] = check_int("n_records", p["n_records"])
     p["record_every"] = check_number("record_every", p["record_every"], low=0, low_open=True)
     p["dt"] = check_number("dt", p["dt"], low=0, low_open=True)
-    _steps_per_record(p["record_every"], p["dt"])
-    if p["scheme"] not in _SCHEMES:
-        raise ValueError(f"`scheme` must be one of {_SCHEMES}, got {p['scheme']!r}")
-    if not isinstance(p["dealias"], bool):
-        raise TypeError(f"`dealias` must be a bool, got {p['dealias']!r}")
+    check_multiple("record_every", p["record_every"], p["dt"])
+    check_choice("scheme", p["scheme"], _SCHEMES)
+    p["dealias"] = check_bool("dealias", p["dealias"])
     p["t_in"] = check_int("t_in", p["t_in"])
     p["t_out"] = check_int("t_out", p["t_out"])
     if p["t_in"] + p["t_out"] > p["n_records"]:

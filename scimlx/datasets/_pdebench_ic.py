@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_int, check_key, check_number
+from scimlx.core.validate import check_bool, check_int, check_key, check_number
 
 __all__ = ["pdebench_initial_condition"]
 
@@ -61,8 +61,7 @@ def pdebench_initial_condition(
     key = check_key(key)
     k_tot = check_int("k_tot", k_tot)
     num_choice_k = check_int("num_choice_k", num_choice_k)
-    if not isinstance(exact_period, bool):
-        raise TypeError(f"`exact_period` must be a bool, got {exact_period!r}")
+    exact_period = check_bool("exact_period", exact_period)
     p_abs = check_number("p_abs", p_abs, low=0, high=1)
     p_window = check_number("p_window", p_window, low=0, high=1)
     xc = jnp.asarray(xc)

@@ -53,9 +53,9 @@ import numpy as np
 import scipy.sparse
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, Int8, PRNGKeyArray
 
-from scimlx.core.validate import check_dtype, check_int, check_key, check_number
 from scimlx.core.geometry import Box, Grid
 from scimlx.core.linalg import LinearOperator, pcg
+from scimlx.core.validate import check_dtype, check_int, check_key, check_number
 from scimlx.datasets._random_fields import grf_neumann
 from scimlx.datasets._recipe import Recipe
 

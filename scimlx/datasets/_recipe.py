@@ -18,8 +18,8 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from scimlx.core._io import atomic_write
-from scimlx.core.validate import check_int, check_key
 from scimlx.core.geometry import Grid
+from scimlx.core.validate import check_choice, check_int, check_key
 
 __all__ = ["Generated", "Recipe", "generate", "get_recipe", "recipe_names"]
 
@@ -64,10 +64,7 @@ class Recipe:
         """The complete, validated parameter dict: defaults, then `preset`, then `overrides`."""
         params = dict(self.params)
         if preset is not None:
-            if preset not in self.presets:
-                raise ValueError(
-                    f"`preset` must be one of {sorted(self.presets)} for {self.name!r}, got {preset!r}"
-                )
+            check_choice("preset", preset, sorted(self.presets), context=f"for {self.name!r}")
             params.update(self.presets[preset])
         unknown = sorted(set(overrides) - set(params))
         if unknown:

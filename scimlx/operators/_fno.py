@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_int, check_key
+from scimlx.core.validate import check_bool, check_callable, check_choice, check_int, check_key
 
 from ._common import check_sample, coordinate_channels
 
@@ -66,10 +66,7 @@ FNO_CONFIGS: dict[str, dict] = {
 
 
 def _check_ndim(ndim) -> int:
-    ndim = check_int("ndim", ndim)
-    if ndim not in (1, 2, 3):
-        raise ValueError(f"`ndim` must be 1, 2 or 3, got {ndim}")
-    return ndim
+    return check_choice("ndim", check_int("ndim", ndim), (1, 2, 3))
 
 
 def _per_axis(name: str, value, ndim: int, *, low: int) -> tuple[int, ...]:
@@ -273,13 +270,10 @@ class FNO(eqx.Module):
         self.modes = _per_axis("modes", modes, self.ndim, low=1)
         self.width = check_int("width", width)
         self.n_layers = check_int("n_layers", n_layers)
-        if not isinstance(append_grid, bool):
-            raise TypeError(f"`append_grid` must be a bool, got {append_grid!r}")
-        self.append_grid = append_grid
+        self.append_grid = check_bool("append_grid", append_grid)
         self.padding = _per_axis("padding", padding, self.ndim, low=0)
         self.projection = check_int("projection", projection)
-        if not callable(activation):
-            raise TypeError(f"`activation` must be callable, got {activation!r}")
+        check_callable("activation", activation)
         self.activation = activation
         key = check_key(key)
 

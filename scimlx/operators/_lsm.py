@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_int, check_key
+from scimlx.core.validate import check_choice, check_int, check_key
 
 from ._common import BATCH_AXIS, BatchNorm, check_sample, coordinate_channels
 
@@ -276,9 +276,7 @@ class NeuralSpectralBlock(eqx.Module):
     def __init__(
         self, ndim: int, channels: int, num_basis: int = 12, num_token: int = 4, n_heads: int = 8, *, key
     ):
-        ndim = check_int("ndim", ndim, low=1)
-        if ndim > 3:
-            raise ValueError(f"`ndim` must be 1, 2 or 3, got {ndim}")
+        ndim = check_choice("ndim", check_int("ndim", ndim, low=1), (1, 2, 3))
         channels = check_int("channels", channels, low=1)
         num_basis = check_int("num_basis", num_basis, low=1)
         num_token = check_int("num_token", num_token, low=1)
@@ -407,9 +405,7 @@ class LSM(eqx.Module):
     ):
         in_channels = check_int("in_channels", in_channels, low=1)
         out_channels = check_int("out_channels", out_channels, low=1)
-        ndim = check_int("ndim", ndim, low=1)
-        if ndim > 3:
-            raise ValueError(f"`ndim` must be 1, 2 or 3, got {ndim}")
+        ndim = check_choice("ndim", check_int("ndim", ndim, low=1), (1, 2, 3))
         w = check_int("width", width, low=1)
         num_token = check_int("num_token", num_token, low=1)
         num_basis = check_int("num_basis", num_basis, low=1)

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_int, check_key
+from scimlx.core.validate import check_bool, check_callable, check_choice, check_int, check_key
 
 from ._common import BATCH_AXIS, BatchNorm, check_sample, coordinate_channels
 
@@ -138,17 +138,12 @@ class UNet(eqx.Module):
     ):
         self.in_channels = check_int("in_channels", in_channels)
         self.out_channels = check_int("out_channels", out_channels)
-        ndim = check_int("ndim", ndim)
-        if ndim not in (1, 2, 3):
-            raise ValueError(f"`ndim` must be 1, 2 or 3, got {ndim}")
+        ndim = check_choice("ndim", check_int("ndim", ndim), (1, 2, 3))
         self.ndim = ndim
         self.width = check_int("width", width)
         self.depth = check_int("depth", depth)
-        if not isinstance(append_grid, bool):
-            raise TypeError(f"`append_grid` must be a bool, got {append_grid!r}")
-        self.append_grid = append_grid
-        if not callable(activation):
-            raise TypeError(f"`activation` must be callable, got {activation!r}")
+        self.append_grid = check_bool("append_grid", append_grid)
+        check_callable("activation", activation)
         key = check_key(key)
 
         keys = iter(jax.random.split(key, 3 * self.depth + 2))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scimlx.core.validate import check_int
+from scimlx.core.validate import check_callable, check_int
 
 from ._models import map_points
 from ._problem import Problem
@@ -41,8 +41,7 @@ def plot_solution(
 
     if not isinstance(problem, Problem):
         raise TypeError(f"`problem` must be a scimlx.pinn Problem, got {type(problem).__name__}")
-    if not callable(model):
-        raise TypeError(f"`model` must be a function of one point, got {model!r}")
+    check_callable("model", model, "a function of one point")
     chunk_size = check_int("chunk_size", chunk_size, optional=True)
     pts, vals = problem.test_data()
     pred = np.asarray(map_points(model, pts, chunk_size))

@@ -12,8 +12,8 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core import Box, Grid, PointField, sample_interior
-from scimlx.core.validate import check_int, check_number
 from scimlx.core.equations import Equation
+from scimlx.core.validate import check_callable, check_int, check_number
 
 from ._conditions import Condition, condition_points
 from ._models import map_points
@@ -106,10 +106,8 @@ class Problem(eqx.Module):
                 raise TypeError(f"`conditions` must hold scimlx.pinn conditions, got {c!r}")
         if exact is None and reference is None:
             raise ValueError("give `exact` (a function of the point) or `reference` (a test-set function)")
-        if exact is not None and not callable(exact):
-            raise TypeError(f"`exact` must be a function of one point, got {exact!r}")
-        if reference is not None and not callable(reference):
-            raise TypeError(f"`reference` must be a function returning (points, values), got {reference!r}")
+        check_callable("exact", exact, "a function of one point", optional=True)
+        check_callable("reference", reference, "a function returning (points, values)", optional=True)
         if exact is not None and reference is None:
             if test_shape is None:
                 raise ValueError("`test_shape` is needed to test against `exact`")

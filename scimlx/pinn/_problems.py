@@ -12,8 +12,8 @@ import numpy as np
 from jaxtyping import Array
 
 from scimlx.core import Box
-from scimlx.core.validate import check_int, check_number
 from scimlx.core.equations import Advection, AllenCahn, Helmholtz, KleinGordon, NonlinearDiffusion
+from scimlx.core.validate import check_choice, check_int, check_number
 
 from ._conditions import Dirichlet, InitialValue, InitialVelocity, Periodic
 from ._problem import Problem, subsample_indices
@@ -23,8 +23,7 @@ PRESETS = ("paper", "quick")
 
 
 def _preset(preset: str, paper: dict, quick: dict, given: dict) -> dict[str, Any]:
-    if preset not in PRESETS:
-        raise ValueError(f"`preset` must be one of {PRESETS}, got {preset!r}")
+    check_choice("preset", preset, PRESETS)
     out = dict(paper if preset == "paper" else quick)
     unknown = set(given) - set(out)
     if unknown:

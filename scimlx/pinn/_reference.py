@@ -11,9 +11,9 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from scimlx.core import Box, Grid, GridField
-from scimlx.core.validate import check_int, check_number
 from scimlx.core.equations import NonlinearDiffusion
 from scimlx.core.stepping import ETDRK, rfft_wavenumbers, rk_step, rollout
+from scimlx.core.validate import check_int, check_multiple, check_number
 
 
 def allen_cahn_reference(
@@ -44,10 +44,7 @@ def allen_cahn_reference(
     check_number("diffusivity", diffusivity, low=0)
     check_number("reaction", reaction)
     t_final = check_number("t_final", t_final, low=0, low_open=True)
-    interval = t_final / (n_t - 1)
-    every = round(interval / dt)
-    if every < 1 or not math.isclose(every * dt, interval, rel_tol=1e-9):
-        raise ValueError(f"`dt`={dt} must divide the storage interval t_final / (n_t - 1) = {interval}")
+    every = check_multiple("t_final / (n_t - 1)", t_final / (n_t - 1), dt)
     dtype = jnp.result_type(float)
     x = jnp.asarray(-1.0 + 2.0 * np.arange(n_x) / n_x, dtype)
     (k,) = rfft_wavenumbers((n_x,), 2.0)

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_int, check_key, check_number
 from scimlx.core.linalg import SolveResult, as_operator, check_symmetric
+from scimlx.core.validate import check_callable, check_choice, check_int, check_key, check_number
 
 
 def _norm(x: Array) -> Array:
@@ -93,17 +93,13 @@ def dcdm(
     """
     check_symmetric(A)
     op = as_operator(A)
-    if not callable(model):
-        raise TypeError(f"`model` must be a function of the residual, got {type(model).__name__}")
+    check_callable("model", model, "a function of the residual")
     b = jnp.asarray(b)
     if b.shape != op.shape:
         raise ValueError(f"`b` must have the operator's shape {op.shape}, got {b.shape}")
     if x0 is not None and jnp.shape(x0) != op.shape:
         raise ValueError(f"`x0` must have the operator's shape {op.shape}, got {jnp.shape(x0)}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)):
-        raise TypeError(f"`tol` must be a real number, got {tol!r}")
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"`tol` must be positive and finite, got {tol}")
+    tol = check_number("tol", tol, low=0, low_open=True)
     max_iter = check_int("max_iter", max_iter)
     n_orth = check_int("n_orth", n_orth, low=0)
     input_scale = check_number("input_scale", input_scale, low=0, low_open=True)
@@ -193,10 +189,8 @@ class DCDMNet(eqx.Module):
     def __init__(
         self, ndim: int = 3, variant: int = 64, *, channels: int = 16, dtype=None, key: PRNGKeyArray
     ):
-        if ndim not in (2, 3) or isinstance(ndim, bool):
-            raise ValueError(f"`ndim` must be 2 or 3, got {ndim!r}")
-        if variant not in DCDM_VARIANTS:
-            raise ValueError(f"`variant` must be one of {sorted(DCDM_VARIANTS)}, got {variant!r}")
+        check_choice("ndim", ndim, (2, 3))
+        check_choice("variant", variant, sorted(DCDM_VARIANTS))
         channels = check_int("channels", channels)
         key = check_key(key)
         dtype = jnp.result_type(float) if dtype is None else dtype
@@ -234,10 +228,6 @@ class DCDMNet(eqx.Module):
         for i in range(0, len(self.post), 2):
             u = relu(self.post[i + 1](relu(self.post[i](u)))) + u
         return self.head(u)[0]
-
-    @property
-    def n_params(self) -> int:
-        return int(sum(x.size for x in jax.tree.leaves(eqx.filter(self, eqx.is_inexact_array))))
 
 
 # --------------------------------------------------------------------------------------------------------

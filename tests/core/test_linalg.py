@@ -244,7 +244,7 @@ def test_bad_input():
         as_operator(jnp.ones(4))
     with pytest.raises(ValueError, match="`tol` must be positive"):
         cg(A, b, tol=-1e-6)
-    with pytest.raises(ValueError, match="`tol` must be positive"):
+    with pytest.raises(ValueError, match="`tol` must be finite and positive"):
         cg(A, b, tol=float("nan"))
     with pytest.raises(TypeError, match="`tol`"):
         cg(A, b, tol="small")
