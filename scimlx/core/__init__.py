@@ -87,6 +87,9 @@ from .linalg import (
     LinearOperator as LinearOperator,
 )
 from .linalg import (
+    PoissonSystem as PoissonSystem,
+)
+from .linalg import (
     SolveResult as SolveResult,
 )
 from .linalg import (
@@ -97,6 +100,9 @@ from .linalg import (
 )
 from .linalg import (
     pcg as pcg,
+)
+from .linalg import (
+    poisson_system as poisson_system,
 )
 from .metrics import (
     fourier_band_rmse as fourier_band_rmse,

@@ -9,7 +9,10 @@ This module provides
   `jax.experimental.sparse.BCOO` matrices into a `LinearOperator`;
 - [`scimlx.core.linalg.cg`][] and [`scimlx.core.linalg.pcg`][]: (preconditioned) conjugate
   gradients, returning a [`scimlx.core.linalg.SolveResult`][] with the solution, the iteration
-  count, the relative residual history and a convergence flag.
+  count, the relative residual history and a convergence flag;
+- [`scimlx.core.linalg.PoissonSystem`][] (also `scimlx.core.PoissonSystem`): the matrix-free
+  pressure-Poisson operator of a flagged MAC grid (fluid, solid and empty cells, open box faces),
+  with its fluid mask and null space.
 
 Everything is pure and compatible with `jax.jit` and `jax.vmap`, so that e.g. many right-hand
 sides can be solved at once. The Darcy flow data generator and the DCDM (deep conjugate
@@ -32,7 +35,18 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from .validate import check_callable, check_int, check_number
 
-__all__ = ["LinearOperator", "SolveResult", "as_operator", "cg", "pcg"]
+__all__ = [
+    "EMPTY",
+    "FLUID",
+    "SOLID",
+    "LinearOperator",
+    "PoissonSystem",
+    "SolveResult",
+    "as_operator",
+    "cg",
+    "pcg",
+    "poisson_system",
+]
 
 
 class _DenseMatvec(eqx.Module):
@@ -451,3 +465,12 @@ def cg(
     A [`scimlx.core.linalg.SolveResult`][].
     """
     return pcg(A, b, x0=x0, tol=tol, maxiter=maxiter, preconditioner=None)
+
+
+# The pressure-Poisson operator of flagged MAC grids (defined in `_poisson`, which builds on `LinearOperator`
+# above: imported last so that either module can be imported first).
+from ._poisson import EMPTY as EMPTY  # noqa: E402
+from ._poisson import FLUID as FLUID  # noqa: E402
+from ._poisson import SOLID as SOLID  # noqa: E402
+from ._poisson import PoissonSystem as PoissonSystem  # noqa: E402
+from ._poisson import poisson_system as poisson_system  # noqa: E402

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from scimlx.core.linalg import PoissonSystem
 from scimlx.core.validate import check_int, check_number
 
 
@@ -31,8 +32,8 @@ class _Level(eqx.Module):
         return out
 
 
-def _from_system(system) -> _Level:
-    """The finest level of a [`PoissonSystem`][scimlx.datasets.PoissonSystem]."""
+def _from_system(system: PoissonSystem) -> _Level:
+    """The finest level of a [`PoissonSystem`][scimlx.core.PoissonSystem]."""
     fluid = system.fluid
     w = system.face_weights
     diag = jnp.where(fluid, jnp.sum(w, axis=0), 0.0)
@@ -110,7 +111,7 @@ class MultigridPreconditioner(eqx.Module):
 
     **Arguments:**
 
-    - `system`: a [`PoissonSystem`][scimlx.datasets.PoissonSystem] whose grid sides are even down to the
+    - `system`: a [`PoissonSystem`][scimlx.core.PoissonSystem] whose grid sides are even down to the
         coarsest level.
     - `levels`: the number of levels (default: coarsen while every side stays even and >= 2, until the
         coarsest level has at most 512 cells).
@@ -126,10 +127,8 @@ class MultigridPreconditioner(eqx.Module):
     omega: float = eqx.field(static=True)
     coarse_scale: float = eqx.field(static=True)
 
-    def __init__(self, system, levels: int | None = None, *, smoothing: int = 1, omega: float = 2 / 3,
-                 coarse_scale: float = 1.0):
-        from scimlx.datasets import PoissonSystem
-
+    def __init__(self, system: PoissonSystem, levels: int | None = None, *, smoothing: int = 1,
+                 omega: float = 2 / 3, coarse_scale: float = 1.0):
         if not isinstance(system, PoissonSystem):
             raise TypeError(f"`system` must be a scimlx PoissonSystem, got {type(system).__name__}")
         smoothing = check_int("smoothing", smoothing)
