@@ -12,11 +12,24 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from scimlx.core.linalg import SolveResult, as_operator, check_symmetric
-from scimlx.core.validate import check_callable, check_choice, check_int, check_key, check_number
+from scimlx.core.validate import (
+    check_callable,
+    check_choice,
+    check_int,
+    check_key,
+    check_number,
+    check_shape,
+)
 
 
 def _norm(x: Array) -> Array:
     return jnp.sqrt(jnp.sum(x * x))
+
+
+def _direction(model: Callable[[Array], Array], r: Array) -> Array:
+    """The model's direction for a grid-shaped `r`: models take and return one channels-first sample
+    `(1, *shape)`."""
+    return model(r[None])[0]
 
 
 def _dcdm_step(model, op, b, m, b_norm, carry, config):
@@ -24,7 +37,7 @@ def _dcdm_step(model, op, b, m, b_norm, carry, config):
     input_scale, n_orth, k_orth, dtype = config
     k, x, r, P, AP, pAp, _, history = carry
     rn = _norm(r)
-    q = jnp.asarray(model(input_scale * r / jnp.where(rn == 0, 1, rn)), dtype)
+    q = jnp.asarray(_direction(model, input_scale * r / jnp.where(rn == 0, 1, rn)), dtype)
     if m is not None:
         q = q * m
     if n_orth > 0:
@@ -70,8 +83,9 @@ def dcdm(
 
     - `A`: the operator (a [`LinearOperator`][scimlx.core.LinearOperator], or a matrix: see `as_operator`).
     - `b`: the right-hand side, of the operator's shape.
-    - `model`: a function of an array of the operator's shape returning an array of that shape (a trained
-        [`DCDMNet`][scimlx.solvers.DCDMNet], or any approximate inverse: its scale does not matter).
+    - `model`: a function of one channels-first sample `(1, *shape)` (the residual, `shape` the operator's)
+        returning `(1, *shape)`: a trained [`DCDMNet`][scimlx.solvers.DCDMNet], or any approximate inverse
+        (its scale does not matter). `dcdm` adds and removes the channel axis itself.
     - `tol`: relative tolerance; default 1e-4 (the paper's).
     - `max_iter`: the maximum number of iterations; default 100 (the reference's test script).
     - `n_orth`: previous directions to A-orthogonalise against; default 2 (the paper's); 0 disables.
@@ -109,9 +123,12 @@ def dcdm(
     b = b.astype(dtype)
     x = jnp.zeros_like(b) if x0 is None else jnp.asarray(x0, dtype)
     m = None if mask is None else jnp.asarray(mask, dtype)
-    out_shape = jax.eval_shape(model, b)
-    if out_shape.shape != op.shape:
-        raise ValueError(f"`model` must return the operator's shape {op.shape}, got {out_shape.shape}")
+    out_shape = jax.eval_shape(model, b[None]).shape
+    if out_shape != (1, *op.shape):
+        raise ValueError(
+            f"`model` must map one sample (1, *{op.shape}) to (1, *{op.shape}) (channels first), "
+            f"got {out_shape}"
+        )
 
     b_norm = _norm(b)
     b_norm = jnp.where(b_norm == 0, 1, b_norm)
@@ -170,6 +187,10 @@ class DCDMNet(eqx.Module):
     convolution 16 -> 1. In 3-D variant 64 has 97,457 parameters and variant 128 has 152,881, as the
     reference's Keras models. Any even grid size works, and a model trained at one size runs at another.
 
+    Like every grid model of the suite it maps one channels-first sample: `(1, *shape)` -> `(1, *shape)`
+    (batches go through `jax.vmap`); [`dcdm`][scimlx.solvers.dcdm] and [`dcdm_loss`][scimlx.solvers.dcdm_loss]
+    add and remove the channel axis themselves.
+
     **Arguments:**
 
     - `ndim`: 2 or 3.
@@ -203,15 +224,17 @@ class DCDMNet(eqx.Module):
         self.head = _conv(ndim, channels, 1, 1, next(keys), dtype)
         self.ndim = ndim
 
-    def __call__(self, r: Float[Array, "*shape"]) -> Float[Array, "*shape"]:  # noqa: F821
-        """The direction for the (normalised) residual `r`, an array of the grid shape (even sides)."""
-        if r.ndim != self.ndim:
-            raise ValueError(f"`r` must be a {self.ndim}-D grid array, got shape {r.shape}")
-        if any(n % 2 for n in r.shape):
-            raise ValueError(f"every side of `r` must be even (one 2x pooling), got shape {r.shape}")
+    def __call__(
+        self, x: Float[Array, "1 *shape"], *, key: PRNGKeyArray | None = None  # noqa: F821
+    ) -> Float[Array, "1 *shape"]:  # noqa: F821
+        """**Arguments:** `x`, one sample `(1, *shape)`: the (normalised) residual on a grid of `ndim` even
+        sides; `key`, unused. Returns the direction, `(1, *shape)`."""
+        del key
+        check_shape("x", x, (1,) + (None,) * self.ndim)
+        if any(n % 2 for n in x.shape[1:]):
+            raise ValueError(f"every side of `x` must be even (one 2x pooling), got shape {x.shape}")
         relu = jax.nn.relu
-        x = self.first(r[None])
-        a = relu(self.pre[0](x))
+        a = relu(self.pre[0](self.first(x)))
         for i in range(1, len(self.pre) - 1, 2):
             b = relu(self.pre[i](a))
             a = relu(self.pre[i + 1](b)) + a
@@ -227,14 +250,14 @@ class DCDMNet(eqx.Module):
         u = up + b
         for i in range(0, len(self.post), 2):
             u = relu(self.post[i + 1](relu(self.post[i](u)))) + u
-        return self.head(u)[0]
+        return self.head(u)
 
 
 # --------------------------------------------------------------------------------------------------------
 # Loss and training data
 
 
-def dcdm_loss(A: Any, model: Callable[[Array], Array], b: Float[Array, "..."]) -> Array:
+def dcdm_loss(A: Any, model: Callable[[Array], Array], b: Float[Array, "batch *shape"]) -> Array:  # noqa: F821
     """DCDM's unsupervised loss: the mean over the batch of `‖b - A q (qᵀb / qᵀAq)‖²`, `q = model(b)`: the
     residual after one exact line search from zero along the model's direction. Invariant to the scale of
     `q`; needs no solutions.
@@ -242,15 +265,15 @@ def dcdm_loss(A: Any, model: Callable[[Array], Array], b: Float[Array, "..."]) -
     **Arguments:**
 
     - `A`: the operator of the training system.
-    - `model`: the network.
-    - `b`: a batch of right-hand sides `(batch, *shape)`.
+    - `model`: the network, a function of one channels-first sample `(1, *shape)` returning `(1, *shape)`
+        (the channel axis is added and removed here).
+    - `b`: a batch of right-hand sides `(batch, *shape)`, shaped like the grid (no channel axis).
     """
     op = as_operator(A)
-    if jnp.ndim(b) != len(op.shape) + 1 or tuple(jnp.shape(b)[1:]) != op.shape:
-        raise ValueError(f"`b` must be a batch of shape (batch, *{op.shape}), got {jnp.shape(b)}")
+    check_shape("b", b, (None, *op.shape))
 
     def one(bi):
-        q = model(bi)
+        q = _direction(model, bi)
         Aq = op.mv(q)
         step = jnp.sum(q * bi) / jnp.sum(q * Aq)
         return jnp.sum((bi - step * Aq) ** 2)

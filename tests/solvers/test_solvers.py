@@ -111,9 +111,10 @@ def inverse_model(system):
     Ainv = jnp.asarray(np.linalg.inv(A))
     idx = np.flatnonzero(fluid.reshape(-1))
 
-    def model(r):
-        z = jnp.zeros(r.size, r.dtype).at[idx].set(Ainv @ r.reshape(-1)[idx])
-        return 3.0 * z.reshape(r.shape)
+    def model(x):  # one channels-first sample (1, *shape)
+        assert x.shape == (1, *system.shape)
+        z = jnp.zeros(x.size, x.dtype).at[idx].set(Ainv @ x.reshape(-1)[idx])
+        return 3.0 * z.reshape(x.shape)
 
     return model
 
@@ -128,8 +129,9 @@ def test_dcdm_directions_are_a_orthogonal(x64):
     b = jax.random.normal(_key(2), (40,), jnp.float64)
     W = jax.random.normal(_key(3), (40, 40), jnp.float64) / 7
 
-    def model(r):  # a fixed nonlinear "network": directions are not conjugate by themselves
-        return jnp.tanh(W @ r) + r
+    def model(x):  # a fixed nonlinear "network": directions are not conjugate by themselves
+        r = x[0]  # one channels-first sample (1, 40)
+        return (jnp.tanh(W @ r) + r)[None]
 
     xs = [jnp.zeros(40)] + [dcdm(A, b, model, tol=1e-14, max_iter=k).x for k in range(1, 5)]
     p = [xs[k + 1] - xs[k] for k in range(4)]
@@ -175,10 +177,10 @@ def test_dcdm_loss_is_invariant_to_the_scale_of_the_direction(x64):
     l1 = dcdm_loss(system.operator, net, batch)
     l2 = dcdm_loss(system.operator, lambda r: -4.2 * net(r), batch)
     np.testing.assert_allclose(l1, l2, rtol=1e-12)
-    q = np.asarray(net(b))
+    q = np.asarray(net(b[None])[0])  # the network takes one channels-first sample
     Aq = np.asarray(system.matvec(q))
     one = np.sum((np.asarray(b) - Aq * np.sum(q * b) / np.sum(q * Aq)) ** 2)
-    q2 = np.asarray(net(batch[1]))
+    q2 = np.asarray(net(batch[1][None])[0])
     Aq2 = np.asarray(system.matvec(q2))
     two = np.sum((np.asarray(batch[1]) - Aq2 * np.sum(q2 * batch[1]) / np.sum(q2 * Aq2)) ** 2)
     np.testing.assert_allclose(l1, (one + two) / 2, rtol=1e-12)
@@ -222,8 +224,12 @@ def test_dcdm_net_matches_the_reference_sizes():
     assert count_params(DCDMNet(3, 128, key=_key())) == 152_881
     net2 = DCDMNet(2, 64, key=_key())
     assert count_params(net2) == 14 * (9 * 16 * 16 + 16) + (9 * 16 + 16) + 17
-    for shape in ((8, 8), (12, 6), (16, 16)):  # one set of weights, any even size
-        assert net2(jnp.ones(shape)).shape == shape
+    for shape in ((8, 8), (12, 6), (16, 16)):  # one set of weights, any even size, channels first
+        assert net2(jnp.ones((1, *shape))).shape == (1, *shape)
+    batch = jax.random.normal(_key(1), (3, 1, 8, 8))
+    out = jax.vmap(net2)(batch)
+    assert out.shape == (3, 1, 8, 8)
+    np.testing.assert_allclose(out[1], net2(batch[1]), rtol=1e-5, atol=1e-6)
 
 
 def test_train_dcdm_lowers_the_loss():
@@ -251,9 +257,15 @@ def test_bad_solver_input(x64):
     with pytest.raises(ValueError, match="input_scale"):
         dcdm(A, jnp.ones(6), lambda r: r, input_scale=0.0)
     with pytest.raises(ValueError, match="model"):
-        dcdm(A, jnp.ones(6), lambda r: r[:3])
+        dcdm(A, jnp.ones(6), lambda x: x[:, :3])
+    with pytest.raises(ValueError, match="model"):
+        dcdm(A, jnp.ones(6), lambda x: x[0])  # the channel axis must come back
     with pytest.raises(ValueError, match="even"):
-        DCDMNet(2, key=_key())(jnp.ones((7, 8)))
+        DCDMNet(2, key=_key())(jnp.ones((1, 7, 8)))
+    with pytest.raises(ValueError, match=r"`x` must have shape \(1, \*, \*\)"):
+        DCDMNet(2, key=_key())(jnp.ones((8, 8)))  # no channel axis
+    with pytest.raises(ValueError, match="`x`"):
+        DCDMNet(2, key=_key())(jnp.ones((2, 8, 8)))
     with pytest.raises(ValueError, match="variant"):
         DCDMNet(3, 32, key=_key())
     with pytest.raises(TypeError, match="PoissonSystem"):
@@ -263,8 +275,8 @@ def test_bad_solver_input(x64):
         MultigridPreconditioner(system, levels=3)
     with pytest.raises(ValueError, match="grid shape"):
         MultigridPreconditioner(system)(jnp.ones((4, 4)))
-    with pytest.raises(ValueError, match="batch"):
-        dcdm_loss(system.operator, lambda r: r, jnp.ones((6, 6)))
+    with pytest.raises(ValueError, match=r"`b` must have shape \(\*, 6, 6\)"):
+        dcdm_loss(system.operator, lambda r: r, jnp.ones((6, 6)))  # a batch of right-hand sides
     with pytest.raises(ValueError, match="rhs"):
         train_dcdm(system.operator, DCDMNet(2, key=_key()), jnp.ones((4, 8, 8)), key=_key())
 
