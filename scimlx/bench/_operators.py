@@ -134,8 +134,7 @@ def lsm_reference_step(ctx: RunContext) -> dict[str, Any]:
     import jax.numpy as jnp
 
     from scimlx.operators import LSM, apply_batch, relative_l2
-    from scimlx.train import count_params
-    from scimlx.train import adam_l2
+    from scimlx.train import adam_l2, count_params
 
     model, state = eqx.nn.make_with_state(LSM)(1, 1, ndim=2, width=64, key=jax.random.key(ctx.seed))
     opt = adam_l2(5e-4, 1e-4)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from scimlx.operators._common import apply_batch
-from scimlx.train import count_params
 from scimlx.operators._fno import FNO, FNO_CONFIGS, SpectralConv
+from scimlx.train import count_params
 
 from .helpers import assert_gradients_finite_and_nonzero, rbg_key
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from scimlx.operators._common import apply_batch
-from scimlx.train import count_params
 from scimlx.operators._lsm import LSM, NeuralSpectralBlock, lsm_padding, upsample_bilinear_aligned
+from scimlx.train import count_params
 
 from .helpers import assert_gradients_finite_and_nonzero, rbg_key
 

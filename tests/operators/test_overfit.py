@@ -30,7 +30,9 @@ def test_overfit_darcy(darcy16, cls, kwargs, train):
     x, y = darcy16
     model, state = eqx.nn.make_with_state(cls)(1, 1, ndim=2, key=rbg_key(0), **kwargs)
     config = OperatorConfig(learning_rate=3e-3, weight_decay=0.0, **train)
-    res = train_operator(model, state, x, y, key=jax.random.key(1), config=config, run=RunOptions(progress=False))
+    res = train_operator(
+        model, state, x, y, key=jax.random.key(1), config=config, run=RunOptions(progress=False)
+    )
     loss = res.history["loss"]
     first, last = float(loss[:2].mean()), float(loss[-2:].mean())
     assert last < first / 10, (cls.__name__, first, last)

@@ -119,8 +119,9 @@ def test_autoregressive_loss_is_summed_over_steps_and_batch(getkey):
     y = rng.normal(size=(8, 5, 4, 4)).astype(np.float32)
     config = OperatorConfig(epochs=1, batch_size=4, normalize=None)
     res = train_operator(
-        Zero(jnp.ones(())), None, x, y, key=getkey(), task="autoregressive", config=config, run=RunOptions(progress=False)
-    )
+        Zero(jnp.ones(())), None, x, y, key=getkey(), task="autoregressive", config=config,
+        run=RunOptions(progress=False),
+    )  # fmt: skip
     np.testing.assert_allclose(res.history["loss"], [4 * 5, 4 * 5], rtol=1e-6)
 
 

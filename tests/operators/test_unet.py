@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from scimlx.operators._common import apply_batch
-from scimlx.train import count_params
 from scimlx.operators._unet import UNet, _max_pool2
+from scimlx.train import count_params
 
 from .helpers import assert_gradients_finite_and_nonzero, rbg_key
 
