@@ -588,8 +588,8 @@ class FokkerPlanck(Equation):
             if key is None:
                 raise ValueError("`key` is required when `n_probes` is set")
             k1, k2 = jax.random.split(key)
-            div_mu = mu.div_hutchinson(k1, self.n_probes)
-            lap = field.laplacian_hutchinson(k2, self.n_probes)
+            div_mu = mu.div_hutchinson(self.n_probes, key=k1)
+            lap = field.laplacian_hutchinson(self.n_probes, key=k2)
         if callable(self.sigma):
             sig = field.evaluate(lambda z: self.sigma(z[-1])).value
         else:

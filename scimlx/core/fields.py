@@ -40,7 +40,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .geometry import Grid
-from .validate import check_callable, check_int
+from .validate import check_callable, check_int, check_key
 
 Coefficient = Any  # a number, an array, a function of the point, or a field
 
@@ -250,20 +250,20 @@ class PointField(AbstractField):
             return jnp.trace(self.hessian(), axis1=-2, axis2=-1)
         raise ValueError(f"`method` must be 'forward', 'hvp' or 'hessian', got {method!r}")
 
-    def _rademacher(self, key, n_probes) -> Array:
+    def _rademacher(self, n_probes: int, key: PRNGKeyArray) -> Array:
         check_int("n_probes", n_probes)
-        v = jax.random.rademacher(key, (n_probes, self.ndim), dtype=self.x.dtype)
+        v = jax.random.rademacher(check_key(key), (n_probes, self.ndim), dtype=self.x.dtype)
         return jnp.pad(v, ((0, 0), (0, int(self.time))))
 
-    def laplacian_hutchinson(self, key: PRNGKeyArray, n_probes: int) -> Array:
+    def laplacian_hutchinson(self, n_probes: int, *, key: PRNGKeyArray) -> Array:
         """Hutchinson's unbiased estimate `mean_k v_k^T H v_k` of the Laplacian, Rademacher probes `v_k`.
 
         **Arguments:**
 
-        - `key`: a JAX PRNG key (use a different key per point).
         - `n_probes`: number of probes; the variance falls as `1 / n_probes`.
+        - `key`: a JAX PRNG key (keyword-only; use a different key per point).
         """
-        vs = self._rademacher(key, n_probes)
+        vs = self._rademacher(n_probes, key)
         return jnp.mean(jax.vmap(lambda v: self._nested(self.fn, [v, v]))(vs), axis=0)
 
     def _check_vector(self) -> tuple[int, ...]:
@@ -280,16 +280,16 @@ class PointField(AbstractField):
         jac = jax.vmap(lambda v: self._nested(self.fn, [v]))(self._spatial_basis())  # (d, ..., d)
         return jnp.sum(jnp.diagonal(jac, axis1=0, axis2=-1), axis=-1)
 
-    def div_hutchinson(self, key: PRNGKeyArray, n_probes: int) -> Array:
+    def div_hutchinson(self, n_probes: int, *, key: PRNGKeyArray) -> Array:
         """Hutchinson's unbiased estimate `mean_k v_k . (J v_k)` of the divergence, Rademacher probes.
 
         **Arguments:**
 
-        - `key`: a JAX PRNG key (use a different key per point).
         - `n_probes`: number of probes; each costs one forward-mode product.
+        - `key`: a JAX PRNG key (keyword-only; use a different key per point).
         """
         lead = len(self._check_vector()) - 1
-        vs = self._rademacher(key, n_probes)
+        vs = self._rademacher(n_probes, key)
         jv = jax.vmap(lambda v: self._nested(self.fn, [v]))(vs)  # (n_probes, *lead, d)
         probes = vs[:, : self.ndim].reshape((n_probes,) + (1,) * lead + (self.ndim,))
         return jnp.mean(jnp.sum(jv * probes, axis=-1), axis=0)

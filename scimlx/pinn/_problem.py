@@ -13,7 +13,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core import Box, Grid, PointField, sample_interior
 from scimlx.core.equations import Equation
-from scimlx.core.validate import check_callable, check_int, check_number
+from scimlx.core.validate import check_callable, check_int, check_key, check_number
 
 from ._conditions import Condition, condition_points
 from ._models import map_points
@@ -140,14 +140,20 @@ class Problem(eqx.Module):
         return self.equation.residual(self.field(fn, z))
 
     def sample(
-        self, key: PRNGKeyArray, n_collocation: int | None = None, *, dtype=None
+        self, n_collocation: int | None = None, *, key: PRNGKeyArray, dtype=None
     ) -> dict[str, object]:
         """Draw residual points (uniform in the box) and every condition's points.
+
+        **Arguments:**
+
+        - `n_collocation`: residual points to draw; default the problem's `n_collocation`.
+        - `key`: a JAX PRNG key (keyword-only).
+        - `dtype`: the floating dtype of the points.
 
         **Returns:** `{"residual": (n, d), "conditions": (dict, ...)}`, traceable (usable inside `jax.jit`).
         """
         n = self.n_collocation if n_collocation is None else check_int("n_collocation", n_collocation)
-        keys = jax.random.split(key, len(self.conditions) + 1)
+        keys = jax.random.split(check_key(key), len(self.conditions) + 1)
         pts = sample_interior(self.box, n, key=keys[0], dtype=dtype)
         conds = tuple(
             c.sample(self.box, self.time, key=k, dtype=dtype) for c, k in zip(self.conditions, keys[1:])

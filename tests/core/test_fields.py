@@ -172,18 +172,18 @@ def test_hutchinson_estimators_are_unbiased_within_three_standard_errors(x64):
     f = PointField(model, x)
     keys = jax.random.split(jax.random.key(5), 2000)
     lap = f.laplacian()
-    est = jax.vmap(lambda k: f.laplacian_hutchinson(k, 1))(keys)
+    est = jax.vmap(lambda k: f.laplacian_hutchinson(1, key=k))(keys)
     se = float(jnp.std(est)) / math.sqrt(keys.shape[0])
     assert abs(float(jnp.mean(est)) - float(lap)) < 3 * se
     # the variance falls as 1 / n_probes
-    est4 = jax.vmap(lambda k: f.laplacian_hutchinson(k, 4))(keys)
+    est4 = jax.vmap(lambda k: f.laplacian_hutchinson(4, key=k))(keys)
     assert 2.5 < float(jnp.var(est)) / float(jnp.var(est4)) < 6.0
 
     A = jax.random.normal(jax.random.key(6), (d, d), dtype=jnp.float64)
     vec = PointField(lambda z: jnp.tanh(A @ z), x)
     div = vec.div()
     np.testing.assert_allclose(div, jnp.trace(jax.jacfwd(lambda z: jnp.tanh(A @ z))(x)), rtol=1e-12)
-    est = jax.vmap(lambda k: vec.div_hutchinson(k, 2))(keys)
+    est = jax.vmap(lambda k: vec.div_hutchinson(2, key=k))(keys)
     se = float(jnp.std(est)) / math.sqrt(keys.shape[0])
     assert abs(float(jnp.mean(est)) - float(div)) < 3 * se
 
@@ -232,7 +232,11 @@ def test_bad_field_input_names_the_argument():
     with pytest.raises(ValueError, match="method"):
         PointField(lambda z: z[0], jnp.zeros(2)).laplacian("exact")
     with pytest.raises(ValueError, match="n_probes"):
-        PointField(lambda z: z[0], jnp.zeros(2)).laplacian_hutchinson(jax.random.key(0), 0)
+        PointField(lambda z: z[0], jnp.zeros(2)).laplacian_hutchinson(0, key=jax.random.key(0))
+    with pytest.raises(TypeError, match="positional"):  # the key is keyword-only
+        PointField(lambda z: z[0], jnp.zeros(2)).laplacian_hutchinson(2, jax.random.key(0))
+    with pytest.raises(TypeError, match="`key`"):
+        PointField(lambda z: z, jnp.zeros(2)).div_hutchinson(2, key=0)
 
 
 def test_nyquist_mode_is_dropped_in_odd_and_kept_in_even_derivatives(x64):
@@ -253,7 +257,7 @@ def test_hutchinson_divergence_of_a_tensor_field(x64):
     np.testing.assert_allclose(f.div(), [0.6 + 1.0, 1.0 + 0.75])
     keys = jax.random.split(jax.random.key(0), 4000)
     for n_probes in (2, 3):
-        est = jax.vmap(lambda k: f.div_hutchinson(k, n_probes))(keys)
+        est = jax.vmap(lambda k: f.div_hutchinson(n_probes, key=k))(keys)
         assert est.shape == (4000, 2)
         se = jnp.std(est, axis=0) / math.sqrt(4000)
         assert bool(jnp.all(jnp.abs(jnp.mean(est, axis=0) - f.div()) < 3 * se + 1e-12))

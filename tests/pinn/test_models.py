@@ -69,7 +69,7 @@ def test_chunked_evaluation_equals_unchunked(x64):
     whole = model.predict(pts)
     np.testing.assert_allclose(model.predict(pts, chunk_size=8), whole, rtol=1e-14)
     problem = get_problem("klein_gordon_2p1d", preset="quick")
-    batch = problem.sample(_key(3), 64)
+    batch = problem.sample(64, key=_key(3))
     ga, gb = (
         eqx.filter_jit(eqx.filter_value_and_grad(lambda m, c=c: problem.loss(m, batch, chunk_size=c)[0]))(
             model
@@ -83,7 +83,7 @@ def test_chunked_evaluation_equals_unchunked(x64):
 def test_gradients_reach_means_scales_and_weights():
     problem = get_problem("helmholtz_2d", preset="quick")
     model = PIG(2, 20, box=problem.box, key=_key())
-    batch = problem.sample(_key(1), 128)
+    batch = problem.sample(128, key=_key(1))
     g = eqx.filter_jit(jax.grad(lambda m: problem.loss(m, batch)[0]))(model)
     for name in ("mu", "sigma", "weight"):
         leaf = getattr(g, name)
@@ -100,7 +100,7 @@ def test_gradients_reach_means_scales_and_weights():
 def test_pig_gradient_matches_finite_differences(x64):
     problem = get_problem("klein_gordon_2p1d", preset="quick")
     model = PIG(3, 6, box=problem.box, sigma_init=0.5, key=_key())
-    batch = problem.sample(_key(1), 32)
+    batch = problem.sample(32, key=_key(1))
 
     @jax.jit
     def loss_of(mu):

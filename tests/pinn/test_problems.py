@@ -26,7 +26,7 @@ EXACT = ["helmholtz_2d", "klein_gordon_2p1d", "flow_mixing_2p1d"]
 
 
 def _max_residuals(problem, fn, key):
-    batch = problem.sample(key, 512)
+    batch = problem.sample(512, key=key)
     res = jax.vmap(lambda z: problem.residual(fn, z))(batch["residual"])
     conds = [
         jax.vmap(lambda row, c=c: c.residual(fn, row, problem.time))(rows)
@@ -83,9 +83,15 @@ def test_condition_point_counts_follow_the_reference():
     problem = get_problem("klein_gordon_2p1d")
     counts = problem.points_per_sample()
     assert counts == {"residual": 4096, "0:initialvalue": 256, "1:dirichlet": 4 * 256}
-    batch = problem.sample(jax.random.key(0))
+    batch = problem.sample(key=jax.random.key(0))
     x = batch["conditions"][1]["x"]
     assert x.shape == (1024, 3)
+    assert batch["residual"].shape == (4096, 3)
+    assert problem.sample(100, key=jax.random.key(0))["residual"].shape == (100, 3)
+    with pytest.raises(TypeError, match="keyword-only argument: 'key'"):  # the key is keyword-only
+        problem.sample(jax.random.key(0))
+    with pytest.raises(TypeError, match="`key`"):
+        problem.sample(100, key=0)
     on_wall = jnp.isclose(jnp.abs(x[:, :2]), 1.0).any(axis=1)
     assert bool(on_wall.all())
     assert bool(jnp.all(batch["conditions"][0]["x"][:, 2] == 0.0))
@@ -155,7 +161,7 @@ def test_bad_problem_input():
         Problem("kg", KleinGordon(), Box((0, 0), (1, 1)))
     with pytest.raises(ValueError, match="axes"):
         Problem("h", Heat(), Box((0, 0), (1, 1)), [Dirichlet(0.0, axes=(1,))], exact=lambda z: z[0],
-                test_shape=4).sample(jax.random.key(0))
+                test_shape=4).sample(key=jax.random.key(0))
     with pytest.raises(ValueError, match="causal_chunks"):
         problem = get_problem("allen_cahn_1d", preset="quick")
-        problem.loss(lambda z: z[0], problem.sample(jax.random.key(0), 100), causal_tol=1.0)
+        problem.loss(lambda z: z[0], problem.sample(100, key=jax.random.key(0)), causal_tol=1.0)
