@@ -130,7 +130,7 @@ def test_pinn_mlp_and_fourier_features():
 
 
 def _fixed_arrays(model):
-    return [np.asarray(x) for x in jax.tree.leaves(model, is_leaf=lambda x: isinstance(x, Fixed))
+    return [np.asarray(x.array) for x in jax.tree.leaves(model, is_leaf=lambda x: isinstance(x, Fixed))
             if isinstance(x, Fixed)]
 
 

@@ -284,7 +284,7 @@ def test_bad_solver_input(x64):
 def test_readme_solver_example_runs():
     namespace = run_readme_block(5, "dcdm(", {
         "jax.random.key(4)": 'jax.random.key(4, impl="rbg")',
-        "learning_rate=1e-3)": "learning_rate=1e-3, progress=False)",
+        "RunOptions(epochs=1)": "RunOptions(epochs=1, progress=False)",
     })  # fmt: skip
     assert bool(namespace["mg"].converged) and int(namespace["mg"].iterations) < 15
     assert int(namespace["res"].iterations) >= 1

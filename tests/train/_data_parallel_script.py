@@ -1,5 +1,5 @@
-"""Run by `test_data_parallel.py` in a subprocess with 4 simulated CPU devices and float64: the same training on
-one device and on four (data-parallel) must agree. Prints one JSON line of the measured differences.
+"""Run by `test_data_parallel.py` in a subprocess with 4 simulated CPU devices and float64: the same training
+on one device and on four (data-parallel) must agree. Prints one JSON line of the measured differences.
 
 float64, because Adam divides by the root of the second moment: gradients that are zero up to round-off (whose
 round-off differs with the order of the reductions) become steps of the size of the learning rate in float32.
@@ -52,7 +52,8 @@ for n in (1, 4):
     )
 out["lsm_params"] = max_diff(runs[1].model, runs[4].model)
 out["lsm_state"] = max_diff(runs[1].state, runs[4].state)
-out["lsm_loss"] = float(np.max(np.abs(runs[1].history["loss"] - runs[4].history["loss"]) / runs[1].history["loss"]))
+loss1, loss4 = runs[1].history["loss"], runs[4].history["loss"]
+out["lsm_loss"] = float(np.max(np.abs(loss1 - loss4) / loss1))
 out["lsm_moved"] = max_diff(model, runs[1].model)
 out["lsm_dtype"] = str(jax.tree.leaves(eqx.filter(runs[4].model, eqx.is_inexact_array))[0].dtype)
 out["lsm_devices"] = devices_of(runs[4].model) + devices_of(runs[1].model)
@@ -90,7 +91,8 @@ def loss_fn(m, batch, *, key):
 
 
 data = jnp.asarray(rng.normal(size=(12, 3)))
-fit(W(jnp.ones(3)), loss_fn, data, optax.sgd(0.1), key=jax.random.key(4), run=RunOptions(steps=1, batch_size=8))
+fit(W(jnp.ones(3)), loss_fn, data, optax.sgd(0.1), key=jax.random.key(4),
+    run=RunOptions(steps=1, batch_size=8, progress=False))  # fmt: skip
 out["batch_sharding"] = seen[0]
 
 # a batch size that does not divide the device count is refused before any work
