@@ -250,3 +250,23 @@ def test_fixed_arrays_never_reach_the_optimizer():
     assert float(out.model.w) != 1.0
     adam = out.opt_state[1]  # add_decayed_weights, scale_by_adam, scale_by_learning_rate
     assert adam.mu.shift.array is None and adam.mu.w.shape == ()  # Adam's moments cover `w` alone
+
+
+def test_recipes_share_one_shape():
+    from scimlx.operators import OperatorConfig
+    from scimlx.pinn import PINNConfig
+    from scimlx.solvers import DCDMConfig
+
+    assert OperatorConfig().run_defaults() == {"epochs": 500, "batch_size": 20}
+    assert DCDMConfig().run_defaults() == {"epochs": 1000, "batch_size": 10}
+    assert PINNConfig(steps=7).run_defaults() == {"steps": 7, "eval_every": 100}
+    # the run's length and batch are not part of the recipe a resumed run is compared against
+    recipe = OperatorConfig().as_config()
+    assert "epochs" not in recipe and "batch_size" not in recipe and recipe["learning_rate"] == 5e-4
+    assert PINNConfig(optimizer=optax.sgd(0.1)).as_config()["optimizer"].startswith("<")
+    run = RunOptions(epochs=2).with_defaults(**OperatorConfig().run_defaults())
+    assert (run.epochs, run.batch_size, run.steps) == (2, 20, None)
+    with pytest.raises(ValueError, match="gamma"):
+        OperatorConfig(gamma=0.0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        DCDMConfig(learning_rate=-1.0)
