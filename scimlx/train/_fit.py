@@ -12,6 +12,7 @@ import json
 import math
 import pathlib
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -131,13 +132,16 @@ def _plan(
     else:
         data_kind = "arrays"
         data, n = _check_array_data(data)
-    mesh = data_mesh(run.devices, run.mesh)
-    shards = data_size(mesh)
+    devices = run.devices
     if data_kind == "arrays":
         if batch_size is None:
             raise ValueError("`batch_size` is required for array `data`.")
         if batch_size > n:
             raise ValueError(f"`batch_size`={batch_size} exceeds the number of samples {n}.")
+        devices = _auto_devices(batch_size) if devices is None and run.mesh is None else devices
+    mesh = data_mesh(devices, run.mesh)
+    shards = data_size(mesh)
+    if data_kind == "arrays":
         if batch_size % shards:
             raise ValueError(
                 f"`batch_size`={batch_size} must be a multiple of the {shards} devices it is split over "
@@ -185,6 +189,22 @@ def _plan(
             "replace it."
         )
     return plan, data
+
+
+def _auto_devices(batch_size: int) -> int | None:
+    """With `devices=None` on one host: the most visible devices that divide `batch_size` (warned when fewer
+    than all). Several hosts keep every device (and an indivisible batch is an error)."""
+    available = len(jax.devices())
+    if available == 1 or jax.process_count() > 1:
+        return None
+    use = max(d for d in range(1, available + 1) if batch_size % d == 0)
+    if use < available:
+        warnings.warn(
+            f"`batch_size`={batch_size} is split over {use} of the {available} visible devices (the most "
+            f"that divide it); a multiple of {available} would use them all.",
+            stacklevel=3,
+        )
+    return use
 
 
 def _as_step(loss_fn: Any, optimizer: Any, has_aux: bool, stateful: bool) -> AbstractTrainStep:
@@ -438,9 +458,11 @@ def fit(
     sees), each batch is split along the `"data"` axis of a `jax.make_mesh` with `NamedSharding`; the
     parameters, optimiser state and model state are replicated, and the gradients, the loss and BatchNorm's
     statistics are those of the global batch, so the result matches a one-device run up to round-off. Array
-    data is replicated on every device; `batch_size` must be a multiple of the number of devices (an
+    data is replicated on every device. With `run.devices=None` on one host, array data uses the most
+    devices that divide `batch_size` (with a warning when that is fewer than all); devices given
+    explicitly (or a mesh) must divide it, otherwise `fit` raises a `ValueError` before any work. An
     epoch's smaller last batch, and a sampler's arrays whose leading axis does not divide, are computed
-    replicated: correct, not parallel). After `jax.distributed.initialize()` the same call trains on every
+    replicated: correct, not parallel. After `jax.distributed.initialize()` the same call trains on every
     host's devices; each process must pass the same `model`, `data` and `key`, and process 0 writes the
     checkpoints and shows the progress.
 

@@ -40,8 +40,9 @@ class RunOptions:
         `overwrite`, an existing checkpoint is an error, so nothing is overwritten unasked).
     - `progress`: show a progress bar.
     - `devices`: the devices to train on, data-parallel: `None` (every local device, or every device
-        of every host after `jax.distributed.initialize`), a count `n` (the first `n`), or a sequence of
-        `jax.Device`. One device trains without sharding.
+        of every host after `jax.distributed.initialize`; with array data on one host, the most of them
+        that divide `batch_size`), a count `n` (the first `n`), or a sequence of `jax.Device`. One device
+        trains without sharding.
     - `mesh`: alternatively, a `jax.sharding.Mesh` with an axis named `"data"` (batches are split along
         it; the other axes replicate).
     """

@@ -87,13 +87,22 @@ if n_devices == 4:
     fit(W(jnp.ones(3)), loss_fn, data, optax.sgd(0.1), key=jax.random.key(4),
         run=RunOptions(steps=1, batch_size=8, progress=False))  # fmt: skip
     info["batch_sharding"] = seen[0]
-    # a batch size that does not divide the device count is refused before any work
+    # a batch size that does not divide the devices asked for is refused before any work
     try:
         fit(W(jnp.ones(3)), loss_fn, data, optax.sgd(0.1), key=jax.random.key(4),
-            run=RunOptions(steps=1, batch_size=6, progress=False))  # fmt: skip
+            run=RunOptions(steps=1, batch_size=6, progress=False, devices=4))  # fmt: skip
         info["indivisible"] = "no error"
     except ValueError as e:
         info["indivisible"] = str(e)
+    # with the default `devices=None` it is split over the most devices that divide it, with a warning
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        auto = fit(W(jnp.ones(3)), loss_fn, data, optax.sgd(0.1), key=jax.random.key(4),
+                   run=RunOptions(steps=1, batch_size=6, progress=False))  # fmt: skip
+    info["auto_devices"] = len(auto.model.w.sharding.device_set)
+    info["auto_warning"] = " ".join(str(w.message) for w in caught)
 
 saved["info"] = np.asarray(json.dumps(info))
 np.savez(path, **saved)

@@ -1,6 +1,7 @@
 """Data parallelism on a JAX mesh: with 4 simulated CPU devices (in subprocesses, since JAX fixes its devices
 at start-up), an LSM with BatchNorm and a PINN train to the same parameters on four devices as on one, the
-batch is split over the devices, and a batch that does not divide the device count is refused."""
+batch is split over the devices, and a batch that does not divide the devices asked for is refused (by
+default, the most devices that divide it are used)."""
 
 import json
 import os
@@ -70,3 +71,5 @@ def test_batches_are_split_and_indivisible_batches_refused(runs):
     info = runs[4]["info"]
     assert "data" in info["batch_sharding"]
     assert "batch_size" in info["indivisible"] and "4 devices" in info["indivisible"]
+    # the default uses the most devices that divide the batch, and says so
+    assert info["auto_devices"] == 3 and "3 of the 4" in info["auto_warning"]  # 3 divides 6
