@@ -28,7 +28,7 @@ from scimlx.core.validate import check_int, check_key
 from ._checkpoint import CheckpointError, _read, _restore, save_checkpoint
 from ._options import RunOptions
 from ._sharding import data_mesh, data_size, replicate, shard_batch
-from ._step import AbstractTrainStep, GradientStep, TrainCarry
+from ._step import AbstractTrainStep, GameStep, GradientStep, TrainCarry
 
 CHECKPOINT_NAME = "checkpoint.eqx"
 _KIND = "scimlx.train.fit"
@@ -213,6 +213,11 @@ def _as_step(loss_fn: Any, optimizer: Any, has_aux: bool, stateful: bool) -> Abs
             raise ValueError("A training step carries its own optimisers: pass `optimizer=None`.")
         if has_aux:
             raise ValueError("`has_aux` belongs to a loss function, not to a training step.")
+        if isinstance(loss_fn, GameStep) and loss_fn.stateful != stateful:
+            raise ValueError(
+                f"The GameStep has `stateful={loss_fn.stateful}` but `state` is "
+                f"{'given' if stateful else 'None'}: its losses take a state exactly when `fit` gets one."
+            )
         return loss_fn
     if not callable(loss_fn):
         raise TypeError(f"`loss_fn` must be callable or an AbstractTrainStep, got {type(loss_fn)}.")

@@ -130,6 +130,9 @@ def test_game_step_bad_input():
         Player("a", lambda m: m.x, lose, optax.sgd)
     with pytest.raises(ValueError, match="steps"):
         Player("a", lambda m: m.x, lose, optax.sgd(0.1), steps=0)
+    with pytest.raises(ValueError, match="stateful"):
+        fit(_start(), _game(), None, key=jax.random.key(0), state={"n": jnp.zeros(())},
+            run=RunOptions(steps=1))  # fmt: skip
     with pytest.raises(ValueError, match="optimizer=None"):
         fit(_start(), _game(), None, optax.sgd(0.1), key=jax.random.key(0), run=RunOptions(steps=1))
     with pytest.raises(ValueError, match="does not select"):
