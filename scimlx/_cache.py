@@ -22,8 +22,10 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> pathlib.P
     """Keep JAX's compiled programs on disk, so that a second run skips compilation.
 
     On a CPU, building a model compiles one random draw per weight shape (about 10-20 s for an LSM) and
-    every jitted step compiles once per run; with the cache a repeated run starts in about a second. The
-    `scimlx` command enables it. Caching every program, however fast it compiled, is what helps here.
+    every jitted step compiles once per run; with the cache a repeated run starts in about a second.
+    Importing scimlx enables it (unless `SCIMLX_JAX_CACHE=0`), with the default directory or
+    `$SCIMLX_JAX_CACHE`; call this for another directory. Caching every program, however fast it compiled, is
+    what helps here. The cache is not pruned: delete the directory to reclaim its space.
 
     **Arguments:**
 
