@@ -54,3 +54,27 @@ def test_enable_compilation_cache(tmp_path, monkeypatch):
         assert scimlx.enable_compilation_cache() is None  # already configured: left alone
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_import_enables_the_compilation_cache(tmp_path):
+    """Importing scimlx turns JAX's disk cache on (the user cache directory, or `$SCIMLX_JAX_CACHE`), unless
+    `SCIMLX_JAX_CACHE=0`; three interpreters at once."""
+    import os
+
+    code = "import scimlx, jax; print(jax.config.jax_compilation_cache_dir)"
+    base = {k: v for k, v in os.environ.items() if k != "SCIMLX_JAX_CACHE"}
+    envs = {
+        "default": {**base, "XDG_CACHE_HOME": str(tmp_path / "xdg")},
+        "env": {**base, "SCIMLX_JAX_CACHE": str(tmp_path / "mine")},
+        "off": {**base, "SCIMLX_JAX_CACHE": "0"},
+    }
+    procs = {
+        name: subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+        for name, env in envs.items()
+    }
+    out = {name: p.communicate(timeout=120)[0].strip() for name, p in procs.items()}
+    assert all(p.returncode == 0 for p in procs.values())
+    if sys.platform.startswith("linux"):
+        assert out["default"] == str(tmp_path / "xdg" / "scimlx" / "jax")
+    assert out["env"] == str(tmp_path / "mine") and (tmp_path / "mine").is_dir()
+    assert out["off"] == "None"
