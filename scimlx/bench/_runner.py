@@ -14,7 +14,7 @@ import time
 import traceback
 from typing import Any
 
-from scimlx.core._io import atomic_write
+from scimlx._interrupt import Interrupted, stop_on_interrupt
 
 from ._registry import RunContext, get_suite
 
@@ -93,6 +93,10 @@ def run_suite(
     `status = "skipped"` and the reason; a case that misses its target `status = "missed target"`. Nothing is
     left out of the table.
 
+    A first Ctrl-C stops the suite after the running case (or at the case's own next safe point): the
+    results so far are written, the cases not run get `status = "interrupted"`, and
+    [`Interrupted`][scimlx._interrupt.Interrupted] is raised saying where the results are.
+
     **Arguments:**
 
     - `name`: a registered suite (`scimlx list suites`).
@@ -115,7 +119,7 @@ def run_suite(
     if existing and not overwrite:
         raise FileExistsError(
             f"`out` {str(out_dir)!r} already holds {', '.join(existing)}; choose another directory or pass "
-            "overwrite=True (--overwrite)"
+            "`overwrite=True` (`--overwrite` on the command line)"
         )
     cases = suite.cases(quick)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,26 +127,38 @@ def run_suite(
 
     rows = []
     started = time.time()
-    for case in cases:
-        row: dict[str, Any] = {"case": case.name}
-        if case.skip_reason is not None:
-            row.update(status="skipped", note=case.skip_reason)
+    stopped = None  # the reason the suite stopped early (Ctrl-C), if it did
+    with stop_on_interrupt(f"the {name} suite") as stop:
+        for case in cases:
+            row: dict[str, Any] = {"case": case.name}
+            if stopped is not None:
+                row.update(status="interrupted", note="not run")
+                rows.append(row)
+                continue
+            if case.skip_reason is not None:
+                row.update(status="skipped", note=case.skip_reason)
+                rows.append(row)
+                continue
+            t0 = time.perf_counter()
+            try:
+                figures = dict(case.run(ctx))
+            except Interrupted as e:  # the case stopped at its own safe point (a checkpoint, a data chunk)
+                row.update(status="interrupted", note=str(e))
+                stopped = f"{case.name} was interrupted"
+            except Exception as e:  # a failing case is a row of the table, not a crash of the suite
+                row.update(status="error", note=f"{type(e).__name__}: {e}")
+                row["traceback"] = traceback.format_exc()
+            else:
+                met = figures.pop("target_met", None)
+                row["status"] = "missed target" if met is False else "ok"
+                row.update(figures)
+            row["wall_s"] = time.perf_counter() - t0
             rows.append(row)
-            continue
-        t0 = time.perf_counter()
-        try:
-            figures = dict(case.run(ctx))
-        except Exception as e:  # a failing case is a row of the table, not a crash of the suite
-            row.update(status="error", note=f"{type(e).__name__}: {e}")
-            row["traceback"] = traceback.format_exc()
-        else:
-            met = figures.pop("target_met", None)
-            row["status"] = "missed target" if met is False else "ok"
-            row.update(figures)
-        row["wall_s"] = time.perf_counter() - t0
-        rows.append(row)
+            if stopped is None and stop.requested:
+                stopped = f"stopped after {case.name}"
 
     import scimlx
+    from scimlx.core._io import atomic_write  # here: `import scimlx.bench` (the command) stays light
 
     result = {
         "suite": name,
@@ -173,4 +189,11 @@ def run_suite(
     if echo:
         print(table)
         print(f"\nresults written to {out_dir}/")
+    if stopped is not None:
+        run = sum(r["status"] != "interrupted" for r in rows)
+        raise Interrupted(
+            f"the {name} suite {stopped} ({run} of {len(rows)} cases done); the results so far are in "
+            f"{out_dir}/; run it again with `overwrite=True` (`--overwrite` on the command line) or another "
+            "output directory"
+        )
     return result

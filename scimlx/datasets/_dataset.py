@@ -35,6 +35,7 @@ from ._recipe import (
 __all__ = ["CorruptedDataError", "PDEDataset", "cache_dir", "load"]
 
 _FORMAT = 1  # the layout of the cache files themselves
+_REGENERATE = "pass `regenerate=True` (`--overwrite` on the command line)"
 
 
 class CorruptedDataError(ValueError):
@@ -176,35 +177,44 @@ def _read_cached(path: pathlib.Path, spec: dict | None = None) -> tuple[dict[str
     """Read and verify a cached `.npz` against its sidecar; raise `CorruptedDataError` on any mismatch."""
     side_path = path.with_suffix(".json")
     if not side_path.exists():
-        raise CorruptedDataError(f"{path} has no sidecar {side_path.name}; delete the file to regenerate it")
+        raise CorruptedDataError(f"{path} has no sidecar {side_path.name}; delete the file or {_REGENERATE}")
     try:
         sidecar = json.loads(side_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CorruptedDataError(f"the sidecar {side_path} is not valid JSON ({e}); delete both files") from e
+        raise CorruptedDataError(
+            f"the sidecar {side_path} is not valid JSON ({e}); delete both files or {_REGENERATE}"
+        ) from e
     if spec is not None:
         recorded = {k: sidecar.get(k) for k in spec}
         if recorded != json.loads(json.dumps(spec)):
-            raise CorruptedDataError(f"the sidecar {side_path} does not describe the requested data set")
+            raise CorruptedDataError(
+                f"the sidecar {side_path} does not describe the requested data set; delete both files or "
+                f"{_REGENERATE}"
+            )
     size = path.stat().st_size
     if "bytes" in sidecar and size != sidecar["bytes"]:
         raise CorruptedDataError(
             f"{path} has {size} bytes but its sidecar records {sidecar['bytes']}: the file is truncated or "
-            "damaged; delete it or pass `regenerate=True`"
+            f"damaged; delete it or {_REGENERATE}"
         )
     digest = _sha256_file(path)
     if digest != sidecar.get("sha256"):
         raise CorruptedDataError(
             f"{path} does not match the SHA-256 checksum in its sidecar: the file is damaged; "
-            "delete it or pass `regenerate=True`"
+            f"delete it or {_REGENERATE}"
         )
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as e:
-        raise CorruptedDataError(f"{path} cannot be read as .npz ({type(e).__name__}: {e})") from e
+        raise CorruptedDataError(
+            f"{path} cannot be read as .npz ({type(e).__name__}: {e}); delete it or {_REGENERATE}"
+        ) from e
     for k, meta in sidecar.get("arrays", {}).items():
         if k not in arrays or list(arrays[k].shape) != meta["shape"]:
-            raise CorruptedDataError(f"{path}: array {k!r} does not have the shape its sidecar records")
+            raise CorruptedDataError(
+                f"{path}: array {k!r} does not have the shape its sidecar records; delete it or {_REGENERATE}"
+            )
     return arrays, sidecar
 
 
@@ -266,7 +276,7 @@ def load(
     if resolution is not None:
         params["resolution"] = check_int("resolution", resolution)
     resolved = recipe.resolve(preset, **params)
-    check_sample_count(recipe, resolved, n_train + n_test, "n_train + n_test")
+    check_sample_count(recipe, resolved, n_train + n_test, "`n_train` + `n_test`")
     chunk_size = check_int("chunk_size", chunk_size, optional=True)
     spec = _spec(recipe, resolved, seed, n_train, n_test, dtype)
     digest = _spec_digest(spec)
@@ -358,7 +368,9 @@ def save_arrays(
     side = _sidecar_of(path)
     for target in (path, side):
         if target.exists() and not overwrite:
-            raise FileExistsError(f"{target} exists; pass `overwrite=True` (or --overwrite) to replace it")
+            raise FileExistsError(
+                f"{target} exists; pass `overwrite=True` (`--overwrite` on the command line) to replace it"
+            )
     meta = _jsonable(dict(metadata or {}))
     flat = {k.replace("/", "_"): np.asarray(v) for k, v in arrays.items()}
     if suffix == ".npz":

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
+from scimlx._interrupt import Interrupted, stop_on_interrupt
 from scimlx.core._io import atomic_write
 from scimlx.core.geometry import Grid
 from scimlx.core.validate import check_choice, check_int, check_key
@@ -139,8 +140,9 @@ def seed_key(seed: int, stream: int = 0) -> PRNGKeyArray:
     return jax.random.fold_in(jax.random.key(seed), stream)
 
 
-def check_sample_count(recipe: Recipe, params: dict, n: int, what: str = "n") -> None:
-    """Refuse more samples than the recipe can draw distinctly with these parameters (e.g. a fixed IC)."""
+def check_sample_count(recipe: Recipe, params: dict, n: int, what: str = "`n`") -> None:
+    """Refuse more samples than the recipe can draw distinctly with these parameters (e.g. a fixed IC);
+    `what` names the count in the message (e.g. "`n_train` + `n_test`")."""
     if recipe.sample_limit is None:
         return
     limit = recipe.sample_limit(params)
@@ -213,12 +215,17 @@ def _generate_parts(
 
     With `resume_dir`, every finished chunk is saved there (atomically) and chunks already there are
     read back instead of being generated again, so an interrupted run resumes where it stopped.
+
+    A first Ctrl-C stops the work after the running chunk (the chunk is finished and saved first) with
+    [`Interrupted`][scimlx._interrupt.Interrupted], whose message says how many samples and chunks were kept,
+    and where; a second one is handled as before the call (see `scimlx._interrupt.stop_on_interrupt`).
     """
     total = sum(n for _, n in parts)
     chunk = chunk_size or int(params.get("chunk_size", 16))
     chunk = max(1, min(chunk, max(n for _, n in parts)))
     results = []
-    with _precision(dtype):
+    done = saved_chunks = 0  # samples finished in this call; chunks of them on disk in `resume_dir`
+    with _precision(dtype), stop_on_interrupt(f"{recipe.name} data generation") as stop:
         sample = recipe.build(params, jnp.dtype(dtype))
         batched = jax.jit(jax.vmap(sample))
         fold = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(None, 0)))
@@ -247,8 +254,13 @@ def _generate_parts(
                             atomic_write(saved, buf.getvalue())
                     for k, v in out.items():
                         collected.setdefault(k, []).append(v)
+                    done += take
+                    saved_chunks += saved is not None
                     if bar is not None:
                         bar.update(take)
+                    if stop.requested and done < total:  # a safe point: every finished chunk is on disk
+                        message = _stopped_message(recipe.name, done, total, saved_chunks, resume_dir)
+                        raise Interrupted(message)
                 results.append({k: np.concatenate(v) for k, v in collected.items()})
         finally:
             if bar is not None:
@@ -263,6 +275,19 @@ def _generate_parts(
                 stacklevel=3,
             )
     return results
+
+
+def _stopped_message(name: str, done: int, total: int, chunks: int, resume_dir: pathlib.Path | None) -> str:
+    head = f"{name} data generation stopped after {done} of {total} samples"
+    if resume_dir is None or chunks == 0:
+        return (
+            f"{head}; nothing was kept (only generation into the cache, by `load` or by "
+            "`scimlx data generate` without `--out`, keeps finished chunks to resume from)"
+        )
+    return (
+        f"{head}; the {chunks} finished chunk(s) are kept in {resume_dir}; the same call (or command) "
+        "again resumes from them"
+    )
 
 
 def _read_chunk(path: pathlib.Path | None) -> dict[str, np.ndarray] | None:

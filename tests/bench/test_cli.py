@@ -26,9 +26,47 @@ def test_list_shows_catalogue_and_suites(capsys):
 
 def test_unknown_suite_is_a_clear_error(capsys, tmp_path):
     assert main(["bench", "nosuch", "--out", str(tmp_path)]) == 2
-    assert "unknown suite `name` 'nosuch'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("scimlx: error: unknown suite 'nosuch' (argument SUITE); known: smoke")
     with pytest.raises(ValueError, match="unknown suite"):
         get_suite("nosuch")
+
+
+def test_bench_flags_and_output_directory_are_checked_first(capsys, tmp_path, monkeypatch):
+    from scimlx.bench import _runner
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the suite ran")
+
+    monkeypatch.setattr(_runner, "run_suite", no_work)
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("")
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "results.json").write_text("{}")
+    cases = [
+        (["--seed", "-1"], "`--seed` must be an integer in [0, 4294967295], got -1"),
+        (["--out", str(a_file)], f"`--out` {str(a_file)!r} is a file; give a directory"),
+        (["--out", str(a_file / "run")], "the directory cannot be created"),
+        (["--out", str(done)], "already holds results.json; choose another directory or pass `--overwrite`"),
+    ]
+    for flags, message in cases:
+        assert main(["bench", "smoke", *flags]) == 2, flags
+        err = capsys.readouterr().err
+        assert err.startswith("scimlx: error: ") and err.count("\n") == 1, err
+        assert message in err, err
+
+
+def test_library_names_become_flags():
+    from scimlx.bench._cli import _flag_names
+
+    assert _flag_names("`n_train` must be an integer >= 1, got 0") == "`--n` must be an integer >= 1, got 0"
+    damaged = "x is damaged; delete it or pass `regenerate=True` (`--overwrite` on the command line)"
+    assert _flag_names(damaged) == "x is damaged; delete it or pass `--overwrite`"
+    assert _flag_names("`chunk_size`, `n_test` and `dtype`; `other` stays") == (
+        "`--chunk-size`, `--n-test` and `--dtype`; `other` stays"
+    )
+    assert _flag_names("`nu` must be positive", {"nu": "--param nu"}) == "`--param nu` must be positive"
 
 
 @pytest.fixture
@@ -70,7 +108,7 @@ def test_run_writes_every_row_and_never_overwrites(toy_suite, tmp_path, capsys):
     assert csv_lines[0].startswith("case,status") and len(csv_lines) == 5
     md = (out / "results.md").read_text()
     assert "| broken | error |" in md and "| later | skipped |" in md
-    with pytest.raises(FileExistsError, match="already holds"):
+    with pytest.raises(FileExistsError, match="already holds.*`overwrite=True`"):
         run_suite("toy", out=out, progress=False)
     run_suite("toy", out=out, overwrite=True, progress=False, echo=False)
     # the command exits non-zero when a case errors or misses its target

@@ -1,6 +1,8 @@
 """The generation loop, `load` with its cache, and the format readers/writers."""
 
 import json
+import os
+import stat
 
 import h5py
 import jax
@@ -336,3 +338,82 @@ def test_plot_samples(tmp_path):
     assert len(sd.plot_samples(d2, 5, split="test").axes) == 4  # 1 sample: input, target, 2 colorbars
     with pytest.raises(ValueError, match="split"):
         d2.plot(split="val")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o002, 0o664)], ids=["022", "002"])
+def test_written_files_follow_the_umask(tmp_path, arrays, mask, expected):
+    """Saved and cached data sets are as readable as any file the user makes (not 0600 from mkstemp)."""
+    import scimlx.datasets._recipe as rmod
+
+    def mode(p):
+        return stat.S_IMODE(os.stat(p).st_mode)
+
+    chunk_modes = []
+    original = rmod.atomic_write
+
+    def recording_write(p, *chunks):
+        out = original(p, *chunks)
+        chunk_modes.append(mode(out))
+        return out
+
+    old = os.umask(mask)
+    try:
+        written = [sd.save_arrays(tmp_path / f"g{suffix}", arrays) for suffix in (".npz", ".mat", ".h5")]
+        rmod.atomic_write = recording_write  # the resumable chunks in `<name>-<digest>.partial/`
+        try:
+            cache = tmp_path / "cache"
+            ds = sd.load(HEAT, n_train=4, n_test=1, seed=0, data_dir=cache, progress=False, chunk_size=2)
+        finally:
+            rmod.atomic_write = original
+    finally:
+        os.umask(old)
+    cached = tmp_path / "cache" / ds.metadata["path"].split("/")[-1]
+    for p in written:
+        assert mode(p) == expected and mode(p.with_name(p.name + ".json")) == expected
+    assert mode(cached) == expected and mode(cached.with_suffix(".json")) == expected
+    assert chunk_modes == [expected] * 3
+
+
+def test_load_stops_at_a_chunk_on_ctrl_c_and_resumes(tmp_path, monkeypatch):
+    """A first Ctrl-C stops generation after the running chunk, keeps the chunks, and says so."""
+    import signal
+
+    import scimlx.datasets._recipe as rmod
+    from scimlx._interrupt import Interrupted
+
+    reference = sd.load(HEAT, n_train=6, n_test=2, seed=0, cache=False, progress=False, chunk_size=2)
+    original = rmod._read_chunk
+    calls = {"n": 0}
+
+    def ctrl_c_during_second_chunk(path):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler only sets the flag: the chunk finishes
+        return original(path)
+
+    monkeypatch.setattr(rmod, "_read_chunk", ctrl_c_during_second_chunk)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(Interrupted) as info:
+        sd.load(HEAT, n_train=6, n_test=2, seed=0, data_dir=tmp_path, progress=False, chunk_size=2)
+    message = str(info.value)
+    (partial,) = tmp_path.glob("*.partial")
+    assert f"after 4 of 8 samples; the 2 finished chunk(s) are kept in {partial}" in message
+    assert "again resumes from them" in message
+    assert len(list(partial.glob("chunk*.npz"))) == 2 and not list(tmp_path.glob("*.npz"))
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+
+    monkeypatch.setattr(rmod, "_read_chunk", original)
+    reused = []
+    monkeypatch.setattr(rmod, "_read_chunk", lambda p: reused.append(original(p)) or reused[-1])
+    resumed = sd.load(HEAT, n_train=6, n_test=2, seed=0, data_dir=tmp_path, progress=False, chunk_size=2)
+    assert sum(r is not None for r in reused) == 2
+    np.testing.assert_array_equal(resumed.x_train, reference.x_train)
+    np.testing.assert_array_equal(resumed.y_test, reference.y_test)
+    assert not partial.exists()
+
+    # without the cache nothing is kept, and the message says so
+    calls["n"] = 0
+    monkeypatch.setattr(rmod, "_read_chunk", ctrl_c_during_second_chunk)
+    with pytest.raises(Interrupted, match="nothing was kept"):
+        sd.generate(HEAT, 6, seed=0, chunk_size=2)
