@@ -31,19 +31,31 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> pathlib.P
 
     - `path`: the directory (default: `$SCIMLX_JAX_CACHE`, else the user cache directory + `/scimlx/jax`).
 
+    Before JAX is imported the settings go into the environment (`JAX_COMPILATION_CACHE_DIR`, ...), which
+    JAX reads at its import, so importing scimlx stays light; afterwards into `jax.config`.
+
     **Returns:** the directory, or `None` when JAX's cache was already configured elsewhere (it is left
     alone) or `SCIMLX_JAX_CACHE` is set to an empty string or `0` (disabled).
     """
-    import jax
-
     env = os.environ.get("SCIMLX_JAX_CACHE")
     if path is None and env is not None and env.strip() in ("", "0"):
         return None
-    if path is None and jax.config.jax_compilation_cache_dir:
+    jax = sys.modules.get("jax")
+    configured = os.environ.get("JAX_COMPILATION_CACHE_DIR") or (
+        jax is not None and jax.config.jax_compilation_cache_dir
+    )
+    if path is None and configured:
         return None
     target = pathlib.Path(path or env or user_cache_root() / "jax").expanduser()
     target.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(target))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    settings = {
+        "jax_compilation_cache_dir": str(target),
+        "jax_persistent_cache_min_compile_time_secs": 0.0,
+        "jax_persistent_cache_min_entry_size_bytes": 0,
+    }
+    if jax is None:  # not imported yet: JAX reads these at its import (importing it here takes seconds)
+        os.environ.update({name.upper(): str(value) for name, value in settings.items()})
+    else:
+        for name, value in settings.items():
+            jax.config.update(name, value)
     return target

@@ -91,4 +91,5 @@ def stop_on_interrupt(what: str) -> Iterator[StopFlag]:
         yield flag
     finally:
         _active = None
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+        if not (flag.requested and _hard_exit):  # a command that was asked to stop keeps the default action
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
