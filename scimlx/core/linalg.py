@@ -9,7 +9,9 @@ This module provides
   `jax.experimental.sparse.BCOO` matrices into a `LinearOperator`;
 - [`scimlx.core.linalg.cg`][] and [`scimlx.core.linalg.pcg`][]: (preconditioned) conjugate
   gradients, returning a [`scimlx.core.linalg.SolveResult`][] with the solution, the iteration
-  count, the relative residual history and a convergence flag;
+  count, the relative residual history, a convergence flag and a breakdown flag (a system that is
+  not positive definite stops the iteration at its last finite iterate; called eagerly, the solver
+  then also emits a [`scimlx.core.linalg.BreakdownWarning`][]);
 - [`scimlx.core.linalg.PoissonSystem`][] (also `scimlx.core.PoissonSystem`): the matrix-free
   pressure-Poisson operator of a flagged MAC grid (fluid, solid and empty cells, open box faces),
   with its fluid mask and null space.
@@ -22,6 +24,7 @@ The solvers use `jax.lax.while_loop` and are therefore not reverse-mode differen
 """
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -39,6 +42,7 @@ __all__ = [
     "EMPTY",
     "FLUID",
     "SOLID",
+    "BreakdownWarning",
     "LinearOperator",
     "PoissonSystem",
     "SolveResult",
@@ -245,6 +249,7 @@ class SolveResult(eqx.Module):
     iterations: Int[Array, ""]
     residual_history: Float[Array, " maxiter_plus_1"]
     converged: Bool[Array, ""]
+    breakdown: Bool[Array, ""]
 
     def __init__(
         self,
@@ -252,20 +257,63 @@ class SolveResult(eqx.Module):
         iterations: Int[Array, ""],
         residual_history: Float[Array, " maxiter_plus_1"],
         converged: Bool[Array, ""],
+        breakdown: Bool[ArrayLike, ""] = False,
     ):
         """**Arguments:**
 
-        - `x`: the approximate solution, of the operator's shape.
+        - `x`: the approximate solution, of the operator's shape (after a breakdown, the last finite
+            iterate).
         - `iterations`: the number of iterations performed.
         - `residual_history`: the relative residuals `||r_k|| / ||b||` (2-norm over all
             entries), of length `maxiter + 1`; entry `k` is the value after `k` iterations
             (entry 0 is the initial residual) and entries after the last iteration are NaN.
         - `converged`: whether the tolerance was reached.
+        - `breakdown`: whether the iteration broke down before reaching the tolerance (a search
+            direction without positive, finite curvature `pᵀAp`, i.e. an operator that is not positive
+            definite; a non-finite residual; for a preconditioner, `rᵀM⁻¹r <= 0`). Then `converged` is
+            False and `x` is the last finite iterate. Default False.
         """
         self.x = x
         self.iterations = iterations
         self.residual_history = residual_history
         self.converged = converged
+        self.breakdown = jnp.asarray(breakdown, bool)
+
+
+class BreakdownWarning(RuntimeWarning):
+    """A Krylov solver ([`cg`][scimlx.core.linalg.cg], [`pcg`][scimlx.core.linalg.pcg],
+    [`dcdm`][scimlx.solvers.dcdm]) broke down: it stopped at its last finite iterate with
+    `breakdown=True` and `converged=False`. Emitted only when the solver is called eagerly (its result
+    concrete); under `jax.jit` or `jax.vmap` only the result's `breakdown` flag tells."""
+
+
+# Why a Krylov iteration broke down: a code carried through the loop (0: it did not).
+_CURVATURE, _NONFINITE, _PRECONDITIONER = 1, 2, 3
+
+
+def warn_breakdown(solver: str, code: Any, iterations: Any, reasons: dict[int, str], stacklevel: int = 2):
+    """Emit a [`BreakdownWarning`][scimlx.core.linalg.BreakdownWarning] when `code` is concrete and non-zero.
+
+    **Arguments:**
+
+    - `solver`: the solver's name, for the message.
+    - `code`: the breakdown code from the iteration (0: none); a traced value emits nothing.
+    - `iterations`: the iterations performed (the last finite iterate's).
+    - `reasons`: the message for each non-zero code.
+    - `stacklevel`: as `warnings.warn`'s, counted from the caller of this function.
+    """
+    if isinstance(code, jax.core.Tracer) or isinstance(iterations, jax.core.Tracer):
+        return
+    code = int(code)
+    if code == 0:
+        return
+    k = int(iterations)
+    warnings.warn(
+        f"{solver} broke down at iteration {k + 1}: {reasons[code]}. It stopped at iteration {k} with the "
+        "last finite iterate (breakdown=True, converged=False).",
+        BreakdownWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def check_symmetric(A: Any, name: str = "A") -> None:
@@ -334,6 +382,11 @@ def _norm(x: Array) -> Array:
     return jnp.sqrt(jnp.sum(x * x))
 
 
+def _positive(v: Array) -> Array:
+    """`v > 0` and finite (False for NaN)."""
+    return (v > 0) & jnp.isfinite(v)
+
+
 def _pcg(
     op: LinearOperator,
     b: Array,
@@ -341,7 +394,8 @@ def _pcg(
     tol: float,
     maxiter: int,
     precond: Callable | None,
-) -> SolveResult:
+) -> tuple[SolveResult, Array]:
+    """The (preconditioned) conjugate-gradient iteration: the result and the breakdown code (0: none)."""
     dtype = jnp.result_type(b)
     if not jnp.issubdtype(dtype, jnp.inexact):
         dtype = jnp.result_type(float)
@@ -372,32 +426,58 @@ def _pcg(
     rel = _norm(r) / b_norm
     history = jnp.full((maxiter + 1,), jnp.nan, dtype).at[0].set(rel)
     k = jnp.array(0, jnp.int32)
+    code = jnp.where(
+        ~jnp.isfinite(rel), _NONFINITE, jnp.where((rel > tol) & ~_positive(rz), _PRECONDITIONER, 0)
+    ).astype(jnp.int32)
 
     def cond_fun(carry):
-        k, _, _, _, _, rel, _ = carry
-        # A NaN residual (breakdown) also stops the loop, as `nan > tol` is False.
-        return (k < maxiter) & (rel > tol)
+        k, _, _, _, _, rel, _, code = carry
+        return (k < maxiter) & (rel > tol) & (code == 0)
 
     def body_fun(carry):
-        k, x, r, p, rz, _, history = carry
+        k, x, r, p, rz, rel, history, _ = carry
         Ap = op.mv(p).astype(dtype)
-        alpha = rz / jnp.sum(p * Ap)
-        x = x + alpha * p
-        r = r - alpha * Ap
-        z = apply_precond(r)
-        rz_new = jnp.sum(r * z)
+        pAp = jnp.sum(p * Ap)
+        alpha = rz / pAp
+        r_new = r - alpha * Ap
+        rel_new = _norm(r_new) / b_norm
+        # Breakdown: no positive curvature along p (A is not positive definite), or a non-finite step
+        # or residual. The step is then refused: x stays the last finite iterate.
+        curved = pAp > 0
+        accept = curved & jnp.isfinite(pAp) & jnp.isfinite(alpha) & jnp.isfinite(rel_new)
+        x = jnp.where(accept, x + alpha * p, x)
+        z = apply_precond(r_new)
+        rz_new = jnp.sum(r_new * z)
         p = z + (rz_new / rz) * p
-        rel = _norm(r) / b_norm
-        k = k + 1
-        history = history.at[k].set(rel)
-        return k, x, r, p, rz_new, rel, history
+        # rᵀM⁻¹r <= 0 above the tolerance: no next direction (M is not positive definite)
+        stuck = accept & (rel_new > tol) & ~_positive(rz_new)
+        refused = jnp.where(curved | ~jnp.isfinite(pAp), _NONFINITE, _CURVATURE)
+        code = jnp.where(accept, jnp.where(stuck, _PRECONDITIONER, 0), refused).astype(jnp.int32)
+        k = k + accept.astype(k.dtype)
+        history = history.at[k].set(jnp.where(accept, rel_new, history[k]))
+        return k, x, r_new, p, rz_new, jnp.where(accept, rel_new, rel), history, code
 
     # Under `jax.vmap` the loop runs until every batch member has stopped; the batched loop
     # selects the old carry for members whose condition is already False, so they stay fixed.
-    k, x, _, _, _, rel, history = jax.lax.while_loop(
-        cond_fun, body_fun, (k, x, r, z, rz, rel, history)
+    k, x, _, _, _, rel, history, code = jax.lax.while_loop(
+        cond_fun, body_fun, (k, x, r, z, rz, rel, history, code)
     )
-    return SolveResult(x=x, iterations=k, residual_history=history, converged=rel <= tol)
+    result = SolveResult(
+        x=x, iterations=k, residual_history=history, converged=rel <= tol, breakdown=code != 0
+    )
+    return result, code
+
+
+def _cg_reasons(preconditioned: bool) -> dict[int, str]:
+    return {
+        _CURVATURE: "the curvature pᵀAp along the search direction is not positive, so `A` is not positive "
+        "definite (indefinite, or singular with `b` outside its range)",
+        _NONFINITE: "a non-finite curvature, step or residual (inf/NaN in `A`, `b`, `x0` or the "
+        "preconditioner, or an overflow on a (nearly) singular system)",
+        _PRECONDITIONER: "rᵀM⁻¹r is not positive, so the preconditioner is not positive definite"
+        if preconditioned
+        else "rᵀr under- or overflowed above the tolerance",
+    }
 
 
 def pcg(
@@ -429,12 +509,22 @@ def pcg(
 
     A [`scimlx.core.linalg.SolveResult`][]. If `b == 0` the solution is `x = 0`, with zero
     iterations.
+
+    **Breakdown:** on a system that is not positive definite (a search direction with curvature
+    `pᵀAp <= 0`, e.g. an indefinite `A`, or a singular one with `b` outside its range), a non-finite
+    residual, or a preconditioner with `rᵀM⁻¹r <= 0`, the iteration stops at its last finite iterate with
+    `breakdown=True` and `converged=False`. Called eagerly, `pcg` then also emits a
+    [`BreakdownWarning`][scimlx.core.linalg.BreakdownWarning] naming the cause and the iteration; under
+    `jax.jit` or `jax.vmap` it cannot (the values are not known while tracing), so check
+    `result.breakdown`.
     """
     check_symmetric(A)
     op = as_operator(A)
     tol, maxiter = _validate_options(op, b, x0, tol, maxiter)
     precond = _resolve_preconditioner(op, preconditioner)
-    return _pcg(op, b, x0, tol, maxiter, precond)
+    result, code = _pcg(op, b, x0, tol, maxiter, precond)
+    warn_breakdown("pcg", code, result.iterations, _cg_reasons(precond is not None))
+    return result
 
 
 def cg(
@@ -447,7 +537,9 @@ def cg(
 ) -> SolveResult:
     """Conjugate gradients for a symmetric positive definite system `A x = b`.
 
-    Equivalent to [`scimlx.core.linalg.pcg`][] with `preconditioner=None`.
+    Equivalent to [`scimlx.core.linalg.pcg`][] with `preconditioner=None`, breakdown included: on a
+    system that is not positive definite it stops at its last finite iterate with `breakdown=True`
+    (and, called eagerly, a [`BreakdownWarning`][scimlx.core.linalg.BreakdownWarning]).
 
     **Arguments:**
 
@@ -464,7 +556,12 @@ def cg(
 
     A [`scimlx.core.linalg.SolveResult`][].
     """
-    return pcg(A, b, x0=x0, tol=tol, maxiter=maxiter, preconditioner=None)
+    check_symmetric(A)
+    op = as_operator(A)
+    tol, maxiter = _validate_options(op, b, x0, tol, maxiter)
+    result, code = _pcg(op, b, x0, tol, maxiter, None)
+    warn_breakdown("cg", code, result.iterations, _cg_reasons(False))
+    return result
 
 
 # The pressure-Poisson operator of flagged MAC grids (defined in `_poisson`, which builds on `LinearOperator`

@@ -6,6 +6,10 @@ normalisation keep their running statistics in an `eqx.nn.State`; build any oper
 `model, state = eqx.nn.make_with_state(Operator)(...)` (stateless models get an empty state and return it
 unchanged). Batches go through [`scimlx.operators.apply_batch`][], which vmaps over the batch axis named
 `"batch"` (the axis BatchNorm averages over) and switches between training and inference mode.
+
+A model with BatchNorm in training mode needs that batch axis: called directly on one sample, `model(x,
+state)` raises a `ValueError`. Call it through `apply_batch` (a batch of one is `x[None]`), or put it in
+inference mode first, `eqx.nn.inference_mode(model)(x, state)`, which uses the running statistics.
 """
 
 from __future__ import annotations
@@ -17,9 +21,24 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from scimlx.core.validate import check_bool, check_key
+
 __all__ = ["BATCH_AXIS", "BatchNorm", "apply_batch", "check_sample", "coordinate_channels"]
 
 BATCH_AXIS = "batch"
+
+
+def _batch_size(axis_name: str) -> int:
+    """The size of the vmapped axis `axis_name`; a `ValueError` when no such axis is bound (a model with
+    BatchNorm called on one sample in training mode, outside `apply_batch`)."""
+    try:
+        return jax.lax.psum(1, axis_name)
+    except NameError as e:  # JAX's "unbound axis name", eagerly and under jit alike
+        raise ValueError(
+            "BatchNorm in training mode needs the batch: call the model through "
+            "`scimlx.operators.apply_batch(model, state, x)` or, for one sample, use "
+            f"`eqx.nn.inference_mode(model)` (no vmapped axis named {axis_name!r} is bound here)"
+        ) from e
 
 
 class BatchNorm(eqx.Module):
@@ -30,7 +49,7 @@ class BatchNorm(eqx.Module):
     variance unbiased, starting from mean 0 and variance 1. Inference mode (`eqx.nn.inference_mode`)
     normalises with the running statistics. (`eqx.nn.BatchNorm` differs: it debiases running averages
     that start from variance 1, which overestimates the variance early in training, and keeps the biased
-    variance.)
+    variance.) Training mode outside a vmap over `axis_name` (one sample, no batch) raises a `ValueError`.
 
     **Arguments:**
 
@@ -65,9 +84,9 @@ class BatchNorm(eqx.Module):
         if self.inference:
             mean, var = state.get(self.state_index)
         else:
+            count = _batch_size(self.axis_name) * (x.size // x.shape[0])
             mean = jax.lax.pmean(jnp.mean(x, axis=axes), self.axis_name)
             var = jax.lax.pmean(jnp.mean((x - mean.reshape(shape)) ** 2, axis=axes), self.axis_name)
-            count = jax.lax.psum(1, self.axis_name) * (x.size // x.shape[0])
             unbiased = var * count / max(count - 1, 1)
             running_mean, running_var = state.get(self.state_index)
             m = self.momentum
@@ -104,6 +123,50 @@ def coordinate_channels(shape: Sequence[int], dtype=jnp.float32) -> Float[Array,
     return jnp.stack(jnp.meshgrid(*axes, indexing="ij"))
 
 
+_ORDER = "the arguments are `apply_batch(model, state, x)`"
+
+
+def _check_batch_arguments(model, state, x) -> None:
+    """The argument checks of `apply_batch`, before any tracing: kinds, order and the batch axis."""
+    if isinstance(model, tuple) and len(model) == 2 and isinstance(model[1], eqx.nn.State):
+        raise TypeError(
+            "`model` is a (model, state) pair: unpack what `eqx.nn.make_with_state` returns, "
+            "`model, state = eqx.nn.make_with_state(Operator)(...)`, and pass both"
+        )
+    if isinstance(model, eqx.nn.State) or not isinstance(model, eqx.Module) or not callable(model):
+        what = "an `eqx.nn.State`" if isinstance(model, eqx.nn.State) else _kind(model)
+        raise TypeError(f"`model` must be an operator (a callable `eqx.Module`), got {what}: {_ORDER}")
+    if state is not None and not isinstance(state, eqx.nn.State):
+        raise TypeError(
+            "`state` must be an `eqx.nn.State` (from `eqx.nn.make_with_state`) or None, got "
+            f"{_kind(state)}: {_ORDER}"
+        )
+    if isinstance(x, eqx.nn.State) or not (hasattr(x, "shape") and hasattr(x, "ndim")):
+        what = "an `eqx.nn.State`" if isinstance(x, eqx.nn.State) else _kind(x)
+        raise TypeError(f"`x` must be an array batch (B, C_in, *spatial), got {what}: {_ORDER}")
+    shape = tuple(x.shape)
+    if x.ndim < 2:
+        raise ValueError(
+            f"`x` must be a batch (B, C_in, *spatial) with a leading batch axis, got shape {shape}: "
+            "for one sample `x`, pass `x[None]`"
+        )
+    ndim, channels = getattr(model, "ndim", None), getattr(model, "in_channels", None)
+    if isinstance(ndim, int) and isinstance(channels, int) and x.ndim != ndim + 2:  # a grid operator
+        one_sample = x.ndim == ndim + 1 and shape[0] == channels
+        hint = ": this looks like one sample; a batch of one is `x[None]`" if one_sample else ""
+        raise ValueError(
+            f"`x` must be a batch (B, C_in={channels}, *spatial) with a leading batch axis and {ndim} "
+            f"spatial {'axis' if ndim == 1 else 'axes'}, got shape {shape}{hint}"
+        )
+
+
+def _kind(value) -> str:
+    """A short description of a value for a message: an array's shape, else its type's name."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"an array of shape {tuple(value.shape)}"
+    return type(value).__name__
+
+
 def apply_batch(
     model: eqx.Module,
     state: eqx.nn.State | None,
@@ -116,11 +179,18 @@ def apply_batch(
 
     **Arguments:**
 
-    - `model`, `state`: the operator and its state (from `eqx.nn.make_with_state`).
-    - `x`: the batch.
+    - `model`, `state`: the operator and its state (from `eqx.nn.make_with_state`; `state` may be `None`
+      for a stateless model).
+    - `x`: the batch, with a leading batch axis (one sample `x` is the batch `x[None]`).
     - `inference`: use BatchNorm's running statistics (and leave them unchanged) instead of the batch's.
     - `key`: a PRNG key for stochastic layers (split over the batch), or `None`.
+
+    Arguments of the wrong kind or in the wrong order (e.g. `apply_batch(model, x, state)`), and a batch
+    without its batch axis, raise a `TypeError`/`ValueError` that names the argument, before any work.
     """
+    _check_batch_arguments(model, state, x)
+    inference = check_bool("inference", inference)
+    key = None if key is None else check_key(key)
     if inference:
         model = eqx.nn.inference_mode(model)
     keys = None if key is None else jax.random.split(key, x.shape[0])

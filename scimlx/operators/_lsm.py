@@ -16,7 +16,8 @@ Darcy) and weights can be ported:
   double conv) with channels `4w, 2w, w, w`; head `Conv1x1 -> crop -> Linear(w, 128) -> GELU -> Linear`.
 
 Models are called on one sample `(C_in, *spatial)` and hold BatchNorm statistics in an `eqx.nn.State`
-(see [`scimlx.operators.apply_batch`][]).
+(see [`scimlx.operators.apply_batch`][]). In training mode BatchNorm needs the batch: a direct call on one
+sample raises a `ValueError` unless the model is in inference mode (`eqx.nn.inference_mode(model)`).
 """
 
 from __future__ import annotations
@@ -361,7 +362,9 @@ class LSM(eqx.Module):
     - `key`: a PRNG key.
 
     Called as `model(x, state, *, key=None) -> (y, state)` on one sample `x: (in_channels, *spatial)`;
-    build with `eqx.nn.make_with_state(LSM)(...)` and batch with [`scimlx.operators.apply_batch`][].
+    build with `eqx.nn.make_with_state(LSM)(...)` and batch with [`scimlx.operators.apply_batch`][]. In
+    training mode the call must run inside `apply_batch` (BatchNorm averages over the batch; directly on
+    one sample it raises a `ValueError`); `eqx.nn.inference_mode(model)(x, state)` works on one sample.
     """
 
     fc0: eqx.nn.Linear

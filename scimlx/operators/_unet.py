@@ -99,7 +99,8 @@ class UNet(eqx.Module):
     output convolution. Each block is `[Conv3x3 (no bias) -> BatchNorm -> tanh] x 2`. Any grid works: each
     axis is zero-padded on the far side to a multiple of `2**depth` and the output is cropped back. Stateful
     (batch norm): build with `eqx.nn.make_with_state(UNet)(...)`, call as `model(x, state) -> (y, state)`
-    inside `apply_batch`.
+    inside `apply_batch`; outside it, on one sample, only in inference mode (`eqx.nn.inference_mode(model)`:
+    in training mode batch norm needs the batch, and a direct call raises a `ValueError`).
 
     **Arguments:**
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from scimlx.core.linalg import SolveResult, as_operator, check_symmetric
+from scimlx.core.linalg import SolveResult, as_operator, check_symmetric, warn_breakdown
 from scimlx.core.validate import (
     check_callable,
     check_choice,
@@ -32,10 +32,21 @@ def _direction(model: Callable[[Array], Array], r: Array) -> Array:
     return model(r[None])[0]
 
 
+_ZERO_DIRECTION, _CURVATURE, _NONFINITE = 1, 2, 3  # why DCDM broke down (0: it did not)
+_REASONS = {
+    _ZERO_DIRECTION: "the model's direction q (after A-orthogonalisation and the mask) is zero",
+    _CURVATURE: "the curvature qᵀAq along the model's direction is not positive, so `A` is not positive "
+    "definite on it (indefinite, or the direction lies in its null space)",
+    _NONFINITE: "a non-finite direction, curvature, step or residual (inf/NaN from the model, `A`, `b` or "
+    "`x0`)",
+}
+
+
 def _dcdm_step(model, op, b, m, b_norm, carry, config):
-    """One DCDM iteration (`config = (input_scale, n_orth, k_orth, dtype)`)."""
+    """One DCDM iteration (`config = (input_scale, n_orth, k_orth, dtype)`); a breakdown keeps the old
+    iterate and sets the code, the carry's last entry."""
     input_scale, n_orth, k_orth, dtype = config
-    k, x, r, P, AP, pAp, _, history = carry
+    k, x, r, P, AP, pAp, rel, history, _ = carry
     rn = _norm(r)
     q = jnp.asarray(_direction(model, input_scale * r / jnp.where(rn == 0, 1, rn)), dtype)
     if m is not None:
@@ -46,13 +57,22 @@ def _dcdm_step(model, op, b, m, b_norm, carry, config):
     Aq = op.mv(q).astype(dtype)
     qAq = jnp.sum(q * Aq)
     alpha = jnp.sum(q * r) / qAq
-    x = x + alpha * q
-    r = b - op.mv(x).astype(dtype)
-    rel = _norm(r) / b_norm
-    slot = k % k_orth
-    P, AP, pAp = P.at[slot].set(q), AP.at[slot].set(Aq), pAp.at[slot].set(qAq)
-    k = k + 1
-    return k, x, r, P, AP, pAp, rel, history.at[k].set(rel)
+    x_new = x + alpha * q
+    r_new = b - op.mv(x_new).astype(dtype)
+    rel_new = _norm(r_new) / b_norm
+    qq = jnp.sum(q * q)
+    step_finite = jnp.isfinite(alpha) & jnp.isfinite(rel_new)
+    code = jnp.where(qq == 0, _ZERO_DIRECTION, 0)
+    code = jnp.where((code == 0) & ~(jnp.isfinite(qq) & jnp.isfinite(qAq)), _NONFINITE, code)
+    code = jnp.where((code == 0) & ~(qAq > 0), _CURVATURE, code)
+    code = jnp.where((code == 0) & ~step_finite, _NONFINITE, code).astype(jnp.int32)
+    accept = code == 0
+    slot = jnp.where(accept, k % k_orth, k_orth)  # out of range after a breakdown: the update is dropped
+    P, AP = P.at[slot].set(q, mode="drop"), AP.at[slot].set(Aq, mode="drop")
+    pAp = pAp.at[slot].set(qAq, mode="drop")
+    x, r, rel = (jnp.where(accept, new, old) for new, old in ((x_new, x), (r_new, r), (rel_new, rel)))
+    k = k + accept.astype(k.dtype)
+    return k, x, r, P, AP, pAp, rel, history.at[k].set(rel), code
 
 
 _dcdm_step_jit = eqx.filter_jit(_dcdm_step)
@@ -103,7 +123,14 @@ def dcdm(
         device synchronisation per iteration.
 
     **Returns:** a [`SolveResult`][scimlx.core.SolveResult] (solution, iterations, residual history of length
-    `max_iter + 1` with NaN after the last iteration, converged flag).
+    `max_iter + 1` with NaN after the last iteration, converged and breakdown flags).
+
+    **Breakdown:** a direction that is zero (e.g. a network whose output vanishes, or one fully removed by
+    the A-orthogonalisation or the mask), has curvature `qᵀAq <= 0` (an operator that is not positive
+    definite on it), or makes anything non-finite stops the iteration at its last finite iterate with
+    `breakdown=True` and `converged=False`. Called eagerly, `dcdm` then also emits a
+    [`BreakdownWarning`][scimlx.core.linalg.BreakdownWarning] naming the cause and the iteration; under
+    `jax.jit`/`jax.vmap` only the flag tells.
     """
     check_symmetric(A)
     op = as_operator(A)
@@ -141,10 +168,11 @@ def dcdm(
     pAp = jnp.ones((k_orth,), dtype)
 
     def cond(carry):
-        k, _, _, _, _, _, rel, _ = carry
-        return (k < max_iter) & (rel > tol)
+        k, _, _, _, _, _, rel, _, code = carry
+        return (k < max_iter) & (rel > tol) & (code == 0)
 
-    carry = (jnp.array(0, jnp.int32), x, r, P, AP, pAp, rel, history)
+    code = jnp.where(jnp.isfinite(rel), 0, _NONFINITE).astype(jnp.int32)
+    carry = (jnp.array(0, jnp.int32), x, r, P, AP, pAp, rel, history, code)
     leaves = jax.tree.leaves(eqx.filter((b, x, model, op), eqx.is_array))
     traced = any(isinstance(v, jax.core.Tracer) for v in leaves)
     if host_loop is None:
@@ -157,8 +185,11 @@ def dcdm(
             carry = _dcdm_step_jit(model, op, b, m, b_norm, carry, config)
     else:
         carry = jax.lax.while_loop(cond, lambda c: _dcdm_step(model, op, b, m, b_norm, c, config), carry)
-    k, x, _, _, _, _, rel, history = carry
-    return SolveResult(x=x, iterations=k, residual_history=history, converged=rel <= tol)
+    k, x, _, _, _, _, rel, history, code = carry
+    warn_breakdown("dcdm", code, k, _REASONS)
+    return SolveResult(
+        x=x, iterations=k, residual_history=history, converged=rel <= tol, breakdown=code != 0
+    )
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -1,3 +1,5 @@
+import warnings
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -6,7 +8,7 @@ import pytest
 import scipy.sparse
 from jax.experimental import sparse as jsparse
 
-from scimlx.core.linalg import LinearOperator, SolveResult, as_operator, cg, pcg
+from scimlx.core.linalg import BreakdownWarning, LinearOperator, SolveResult, as_operator, cg, pcg
 
 
 def _spd(n, cond, seed=0):
@@ -44,6 +46,7 @@ def test_dense_spd_matches_numpy(x64, solver):
     x = np.asarray(result.x)
     assert x.dtype == np.float64
     assert bool(result.converged)
+    assert not bool(result.breakdown)
     x_ref = np.linalg.solve(A, b)
     # ||x - x*|| / ||x*|| <= cond(A) * ||r|| / ||b||.
     assert np.linalg.norm(x - x_ref) / np.linalg.norm(x_ref) <= 1.01 * cond * tol
@@ -175,6 +178,7 @@ def test_vmap_jit_and_early_members(x64):
         np.testing.assert_allclose(
             history[:common], single.residual_history[:common], rtol=1e-6, atol=1e-14
         )
+    assert not np.any(np.asarray(batched.breakdown))
     assert iterations[1] == 1
     assert iterations[2] == 0
     assert iterations[0] > 10 and iterations[3] > 10
@@ -280,3 +284,82 @@ def test_jacobi_needs_a_positive_diagonal():
     A = np.diag([1.0, 0.0, 2.0])
     with pytest.raises(ValueError, match="positive diagonal"):
         pcg(A, np.ones(3))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Breakdown: a system that is not positive definite stops at the last finite iterate
+# ------------------------------------------------------------------------------------------------------------
+
+# (A, b, iterations done, last iterate): CG from x0 = 0 takes p0 = b.
+BREAKDOWNS = {
+    # b in the null space of A: p0ᵀ A p0 = 0 at once (CG used to return x = [inf, -inf])
+    "singular, b in the null space": ([[1.0, 1.0], [1.0, 1.0]], [1.0, -1.0], 0, [0.0, 0.0]),
+    # one step to x = [2, 2], then p1 = [0, 2] lies in the null space
+    "singular, inconsistent": ([[1.0, 0.0], [0.0, 0.0]], [1.0, 1.0], 1, [2.0, 2.0]),
+    # one step to x = [2, 2], then p1 = [6, 12] has p1ᵀ A p1 = -72
+    "indefinite": ([[2.0, 0.0], [0.0, -1.0]], [1.0, 1.0], 1, [2.0, 2.0]),
+}
+
+_cg_jit = jax.jit(lambda A, b: cg(A, b, tol=1e-10))
+
+
+@pytest.mark.parametrize("case", list(BREAKDOWNS))
+def test_breakdown_stops_at_the_last_finite_iterate(x64, case):
+    A, b, k, x_last = BREAKDOWNS[case]
+    A, b = jnp.asarray(A), jnp.asarray(b)
+    with pytest.warns(BreakdownWarning, match=rf"^cg broke down at iteration {k + 1}: the curvature pᵀAp"):
+        result = cg(A, b, tol=1e-10)
+    with pytest.warns(BreakdownWarning, match=rf"^pcg broke down at iteration {k + 1}: the curvature"):
+        identity = pcg(A, b, tol=1e-10, preconditioner=lambda r: r)
+    with warnings.catch_warnings():  # under jit: the flag, no warning
+        warnings.simplefilter("error", BreakdownWarning)
+        jitted = _cg_jit(A, b)
+    for res in (result, identity, jitted):
+        assert bool(res.breakdown) and not bool(res.converged)
+        assert int(res.iterations) == k
+        np.testing.assert_array_equal(res.x, x_last)
+        history = np.asarray(res.residual_history)
+        assert np.all(np.isfinite(history[: k + 1])) and np.all(np.isnan(history[k + 1 :]))
+
+
+def test_breakdown_of_the_preconditioner_and_of_non_finite_input(x64):
+    # M = -I: rᵀM⁻¹r < 0 from the start
+    with pytest.warns(BreakdownWarning, match="^pcg broke down at iteration 1: rᵀM⁻¹r is not positive"):
+        res = pcg(jnp.eye(3), jnp.ones(3), preconditioner=lambda r: -r)
+    assert bool(res.breakdown) and not bool(res.converged) and int(res.iterations) == 0
+    np.testing.assert_array_equal(res.x, 0.0)
+    # an indefinite M: the first step is taken (and kept), the next direction cannot be formed
+    signs = jnp.array([1.0, -1.0, 1.0])
+    with pytest.warns(BreakdownWarning, match="iteration 2: rᵀM⁻¹r.*stopped at iteration 1"):
+        res = pcg(jnp.diag(jnp.array([1.0, 2.0, 3.0])), jnp.ones(3), preconditioner=lambda r: signs * r)
+    assert bool(res.breakdown) and int(res.iterations) == 1
+    assert bool(jnp.all(jnp.isfinite(res.x))) and bool(jnp.any(res.x != 0))
+    # a NaN in b
+    with pytest.warns(BreakdownWarning, match="^cg broke down at iteration 1: a non-finite"):
+        res = cg(jnp.eye(3), jnp.array([1.0, np.nan, 1.0]))
+    assert bool(res.breakdown) and not bool(res.converged)
+    np.testing.assert_array_equal(res.x, 0.0)
+
+
+def test_breakdown_under_vmap_flags_only_the_member_that_broke_down(x64):
+    # diag(1, 0): b = [1, 0] lies in the range (converges at once), b = [1, 1] does not
+    A = jnp.diag(jnp.array([1.0, 0.0]))
+    bs = jnp.array([[1.0, 0.0], [1.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BreakdownWarning)
+        res = jax.vmap(lambda b: cg(A, b, tol=1e-10))(bs)
+    np.testing.assert_array_equal(res.breakdown, [False, True])
+    np.testing.assert_array_equal(res.converged, [True, False])
+    np.testing.assert_array_equal(res.iterations, [1, 1])
+    np.testing.assert_array_equal(res.x, [[1.0, 0.0], [2.0, 2.0]])
+
+
+def test_spd_solve_reports_no_breakdown_and_no_warning():
+    A = jnp.asarray(_spd(20, 10.0, seed=15), dtype=jnp.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BreakdownWarning)
+        for result in (cg(A, jnp.ones(20), tol=1e-5), pcg(A, jnp.ones(20), tol=1e-5)):
+            assert bool(result.converged) and not bool(result.breakdown)
+        capped = cg(A, jnp.ones(20), tol=1e-7, maxiter=2)  # stopped by maxiter: not a breakdown
+    assert not bool(capped.converged) and not bool(capped.breakdown)
+    assert SolveResult(jnp.zeros(2), jnp.array(0), jnp.zeros(1), jnp.array(True)).breakdown.dtype == bool

@@ -322,6 +322,21 @@ def test_bad_input_on_call(lsm2d):
         model(jnp.zeros((2, 1, 32, 32)), state)  # a batch given to the single-sample call
 
 
+def test_one_sample_in_training_mode_raises(lsm2d):
+    # BatchNorm averages over the batch: one sample in training mode is refused, eagerly and under jit
+    model, state = lsm2d
+    x = jnp.zeros((1, 32, 32))
+    match = r"BatchNorm in training mode needs the batch.*apply_batch\(model, state, x\).*inference_mode"
+    with pytest.raises(ValueError, match=match):
+        model(x, state)
+    with pytest.raises(ValueError, match=match):
+        eqx.filter_jit(lambda m, s, x: m(x, s))(model, state, x)
+    with pytest.raises(ValueError, match="looks like one sample"):
+        apply_batch(model, state, x)
+    with pytest.raises(TypeError, match=r"`state`.*apply_batch\(model, state, x\)"):
+        apply_batch(model, x[None], state)
+
+
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [

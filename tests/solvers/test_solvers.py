@@ -1,11 +1,14 @@
 """Krylov baselines, the multigrid preconditioner and DCDM on pressure-Poisson systems."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse.linalg
 
+from scimlx.core.linalg import BreakdownWarning
 from scimlx.datasets import make_geometry, poisson_system, random_rhs
 from scimlx.solvers import (
     DCDMConfig,
@@ -101,7 +104,7 @@ def test_dcdm_with_the_exact_inverse_converges_in_one_iteration(system16, x64):
     system, b = system16
     exact = jnp.asarray(_direct(system, b))
     res = dcdm(system.operator, b, inverse_model(system), tol=1e-8)
-    assert int(res.iterations) == 1 and bool(res.converged)
+    assert int(res.iterations) == 1 and bool(res.converged) and not bool(res.breakdown)
     np.testing.assert_allclose(jnp.where(system.fluid, res.x, 0), exact, atol=1e-8)
 
 
@@ -156,7 +159,7 @@ def test_dcdm_with_a_linear_preconditioner_reproduces_pcg(x64):
     diag = system.diagonal()
     res = dcdm(system.operator, b, lambda r: r / diag, tol=1e-6, max_iter=400, mask=system.fluid)
     ref = pcg(system.operator, b, tol=1e-6)
-    assert bool(res.converged)
+    assert bool(res.converged) and not bool(res.breakdown) and not bool(ref.breakdown)
     assert abs(int(res.iterations) - int(ref.iterations)) <= 1, (int(res.iterations), int(ref.iterations))
     true = float(jnp.linalg.norm(b - system.matvec(res.x)) / jnp.linalg.norm(b))
     np.testing.assert_allclose(true, res.residual_history[int(res.iterations)], rtol=1e-10)  # b - Ax
@@ -168,6 +171,43 @@ def test_dcdm_with_a_linear_preconditioner_reproduces_pcg(x64):
     np.testing.assert_allclose(jitted.x, res.x, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="host_loop"):
         jax.jit(lambda b: dcdm(system.operator, b, lambda r: r, host_loop=True).x)(b)
+
+
+# (A, b, model, iterations done, last iterate, cause): a zero or non-finite direction, or no curvature
+DCDM_BREAKDOWNS = {
+    "indefinite": ([[2.0, 0.0], [0.0, -1.0]], [1.0, 1.0], lambda r: r, 1, [2.0, 2.0], "the curvature qᵀAq"),
+    "zero direction": (np.eye(2), [1.0, 1.0], lambda r: 0 * r, 0, [0.0, 0.0], "the model's direction"),
+    "NaN direction": (np.eye(2), [1.0, 1.0], lambda r: r * np.nan, 0, [0.0, 0.0], "a non-finite direction"),
+}
+
+
+@pytest.mark.parametrize("case", list(DCDM_BREAKDOWNS))
+def test_dcdm_breakdown_stops_at_the_last_finite_iterate(x64, case):
+    A, b, model, k, x_last, cause = DCDM_BREAKDOWNS[case]
+    A, b = jnp.asarray(A), jnp.asarray(b)
+    results = []
+    for host_loop in (None, False):  # eager: the host loop and the while loop both warn
+        with pytest.warns(BreakdownWarning, match=rf"^dcdm broke down at iteration {k + 1}: {cause}"):
+            results.append(dcdm(A, b, model, max_iter=10, host_loop=host_loop))
+    with warnings.catch_warnings():  # under jit: the flag, no warning
+        warnings.simplefilter("error", BreakdownWarning)
+        results.append(jax.jit(lambda A, b: dcdm(A, b, model, max_iter=10))(A, b))
+    for res in results:
+        assert bool(res.breakdown) and not bool(res.converged)
+        assert int(res.iterations) == k
+        np.testing.assert_array_equal(res.x, x_last)
+        history = np.asarray(res.residual_history)
+        assert np.all(np.isfinite(history[: k + 1])) and np.all(np.isnan(history[k + 1 :]))
+
+
+def test_krylov_breakdown_from_the_solvers_namespace(x64):
+    # the re-exported cg/pcg flag a singular inconsistent system instead of returning x = [inf, -inf]
+    A, b = jnp.array([[1.0, 1.0], [1.0, 1.0]]), jnp.array([1.0, -1.0])
+    for solve in (cg, lambda A, b: pcg(A, b, preconditioner=None)):
+        with pytest.warns(BreakdownWarning, match="not positive definite"):
+            res = solve(A, b)
+        assert bool(res.breakdown) and not bool(res.converged)
+        assert bool(jnp.all(jnp.isfinite(res.x)))
 
 
 def test_dcdm_loss_is_invariant_to_the_scale_of_the_direction(x64):
