@@ -1,6 +1,8 @@
 """The training loop shared by every learned model: run options, training steps, parameters, checkpoints,
 optimisers and data-parallel sharding."""
 
+from scimlx._interrupt import Interrupted as Interrupted
+
 from ._checkpoint import CheckpointError as CheckpointError
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import read_checkpoint_metadata as read_checkpoint_metadata

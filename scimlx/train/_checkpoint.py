@@ -15,8 +15,10 @@ are reported as such instead of producing garbage parameters.
 import hashlib
 import io
 import json
+import math
 import os
 import pathlib
+import re
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -25,7 +27,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import PyTree
+import optax
+from jaxtyping import Array, PyTree
 
 from scimlx.core._io import atomic_write
 
@@ -227,3 +230,174 @@ def _restore(path: pathlib.Path, header: dict[str, Any], payload: bytes, like: P
         return jax.random.wrap_key_data(jnp.asarray(x), impl=jax.random.key_impl(original))
 
     return jax.tree_util.tree_map_with_path(_rewrap, tree)
+
+
+# ------------------------------------------------------------------------- fingerprints of optimisers
+#
+# An optax optimiser is a pair of functions, so a checkpoint recognises it by what it does: the structure of
+# the state it makes and the scalars in that state (e.g. the hyperparameters of `optax.inject_hyperparams`),
+# for a fixed pseudo-random parameter tree of the model's shapes; and statistics of the update it makes of a
+# fixed test gradient (pseudo-random on every other entry and zero on the rest, where only a weight decay
+# moves), from that initial state and from the state being saved (which tells schedules, momenta and second
+# moments apart). The statistics are compared with a relative tolerance, so that a run resumed on another
+# kind of device is not refused for round-off. One compiled update, reused for every checkpoint of a run.
+
+_PROBE_RTOL = 1e-4
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _params_like(params: PyTree) -> Any:
+    treedef = jax.tree.structure(params)
+    return lambda x: jax.tree.structure(x) == treedef
+
+
+def _hash(index: Array, seed: int) -> Array:
+    """A 32-bit integer hash of `index` (exact integer arithmetic: the same bits on every platform)."""
+    h = index * jnp.uint32(0x9E3779B1) + jnp.uint32((seed * 0x85EBCA77) % 2**32)
+    h = (h ^ (h >> 16)) * jnp.uint32(0x7FEB352D)
+    h = (h ^ (h >> 15)) * jnp.uint32(0x846CA68B)
+    return h ^ (h >> 16)
+
+
+def _uniform(index: Array, seed: int) -> Array:
+    return (_hash(index, seed) >> 8).astype(jnp.float32) * (2.0 / 2**24) - 1.0
+
+
+def _split(params: PyTree, real: Array, imag: Array | None = None) -> PyTree:
+    """Vectors over all the inexact leaves of `params` (in order) as a tree of their shapes and dtypes."""
+    leaves, treedef = jax.tree.flatten(params)
+    out, start = [], 0
+    for x in leaves:
+        if eqx.is_inexact_array(x):
+            value = real[start : start + x.size].reshape(x.shape)
+            if jnp.iscomplexobj(x):
+                value = value + 1j * imag[start : start + x.size].reshape(x.shape)
+            out.append(value.astype(x.dtype))
+            start += x.size
+        else:
+            out.append(x)
+    return jax.tree.unflatten(treedef, out)
+
+
+def _test_vectors(params: PyTree, seed: int) -> tuple[Array, Array, Array | None]:
+    """The flat index of `params`' inexact entries, and pseudo-random values in [-1, 1) for them (real and,
+    if any leaf is complex, imaginary parts): cheap to compile and the same on every platform."""
+    inexact = [x for x in jax.tree.leaves(params) if eqx.is_inexact_array(x)]
+    index = jnp.arange(sum(x.size for x in inexact), dtype=jnp.uint32)
+    imag = _uniform(index, 2 * seed + 1) if any(jnp.iscomplexobj(x) for x in inexact) else None
+    return index, _uniform(index, 2 * seed), imag
+
+
+def _test_tree(params: PyTree, seed: int) -> PyTree:
+    _, real, imag = _test_vectors(params, seed)
+    return _split(params, real, imag)
+
+
+def _probe_stats(optimizer: optax.GradientTransformation, params: PyTree, state: PyTree) -> Array:
+    """One update of `optimizer` from `state` at `params`, for the gradient of `0.5 |mask (p - target)|^2`:
+    a pseudo-random target, and a mask that zeroes the gradient of every other entry (where only a weight
+    decay moves). For each half: the sum, absolute sum and squared sum of the update, and its real and
+    absolute products with a pseudo-random direction (the scales of the sums with signs)."""
+    index, real, imag = _test_vectors(params, 1)
+    target = _split(params, real + 0.5, imag)
+    m = (index % 2 == 0).astype(jnp.float32)
+    mask = _split(params, m, jnp.zeros_like(m))
+
+    def value_fn(p):
+        def term(a, b, w):
+            return jnp.sum(w * jnp.real((a - b) * jnp.conj(a - b)))
+
+        return 0.5 * sum(jax.tree.leaves(jax.tree.map(term, p, target, mask)), jnp.zeros(()))
+
+    # the gradient of `value_fn` (as `jax.grad` writes it for complex arrays: the conjugate of d/dz)
+    grad = jax.tree.map(lambda a, b, w: w * (a - b), params, target, mask)
+    opt = optax.with_extra_args_support(optimizer)
+    updates, _ = opt.update(grad, state, params, value=value_fn(params), grad=grad, value_fn=value_fn)
+
+    leaves = [jnp.ravel(x) for x in jax.tree.leaves(updates)]
+    u = jnp.concatenate(leaves) if leaves else jnp.zeros(0)
+    u = u.astype(jnp.promote_types(u.dtype, jnp.float32))
+    _, d, d_imag = _test_vectors(params, 2)
+    ud = u * d if d_imag is None else u * (d - 1j * d_imag)
+    a = jnp.abs(u)
+    parts = (jnp.real(u), a, a * a, jnp.real(ud), jnp.abs(ud))
+    m = m.astype(a.dtype)
+    return jnp.stack([jnp.sum(w * x) for w in (m, 1 - m) for x in parts])
+
+
+_test_params = eqx.filter_jit(_test_tree)
+
+
+@eqx.filter_jit
+def _probe(optimizer: optax.GradientTransformation, params: PyTree, state: PyTree) -> Array:
+    return _probe_stats(optimizer, params, state)
+
+
+def _rounded(stats: Array) -> list[float]:
+    return [float(f"{x:.7g}") for x in np.asarray(jax.device_get(stats), dtype=np.float64).tolist()]
+
+
+def optimizer_fingerprint(optimizer: optax.GradientTransformation, params: PyTree) -> dict[str, Any]:
+    """What identifies `optimizer` on parameters of the shapes of `params` (their values are not used)."""
+    params = _test_params(params, 0)
+    state = optimizer.init(params)
+    stats = _probe(optimizer, params, state)  # compiled once: the probes of the run's states reuse it
+    is_params = _params_like(params)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_params)
+    structure = _ADDRESS.sub("", str(treedef))
+    scalars = {}
+    for path, leaf in leaves:
+        if is_params(leaf) or not isinstance(leaf, jax.Array) or leaf.ndim or _is_key(leaf):
+            continue
+        value = np.asarray(jax.device_get(leaf)).item()
+        scalars[jax.tree_util.keystr(path)] = float(f"{value:.7g}") if isinstance(value, float) else value
+    return {
+        "structure": hashlib.sha256(structure.encode()).hexdigest()[:16],
+        "types": re.findall(r"namedtuple\[(\w+)\]", structure),
+        "scalars": scalars,
+        "probe": _rounded(stats),
+    }
+
+
+def optimizer_probe(optimizer: optax.GradientTransformation, params: PyTree, state: PyTree) -> list[float]:
+    """What `optimizer` does from `state` (the state of a run) at `params`: compared on resume."""
+    return _rounded(_probe(optimizer, params, state))
+
+
+def _same(a: float, b: float, scale: float) -> bool:
+    if a == b or (math.isnan(a) and math.isnan(b)):
+        return True
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return False
+    return abs(a - b) <= _PROBE_RTOL * scale
+
+
+def probes_match(saved: list[float], current: list[float]) -> bool:
+    """Whether two probes of `optimizer_probe` agree up to round-off."""
+    if len(saved) != len(current):
+        return False
+    for k in range(0, len(saved), 5):
+        a, b = saved[k : k + 5], current[k : k + 5]
+        for i, j in enumerate((1, 1, 2, 4, 4)):
+            scale = max(abs(a[j]), abs(b[j])) if all(map(math.isfinite, (a[j], b[j]))) else 0.0
+            if not _same(a[i], b[i], scale):
+                return False
+    return True
+
+
+def fingerprint_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """What differs between two `optimizer_fingerprint`s, in words (empty when they agree)."""
+    if saved.get("structure") != current["structure"]:
+        if saved.get("types") != current["types"]:
+            old, new = ", ".join(saved.get("types", [])), ", ".join(current["types"])
+            return [f"its state is ({old}) in the checkpoint and ({new}) now"]
+        return ["the structure of its state differs"]
+    out = []
+    old, new = saved.get("scalars", {}), current["scalars"]
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if a is None or b is None or not _same(float(a), float(b), max(abs(a), abs(b))):
+            out.append(f"state{k}: {a!r} -> {b!r}")
+    if not out and not probes_match(saved.get("probe", []), current["probe"]):
+        out.append("its update of a test gradient differs (another learning rate, schedule or weight decay)")
+    return out

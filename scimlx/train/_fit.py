@@ -2,11 +2,13 @@
 
 `fit` is three units: the argument checks (`_plan`, everything refused before any work starts), the compiled
 step (`_compile`, around an [`AbstractTrainStep`][scimlx.train.AbstractTrainStep]), and the host loop
-(`_Loop`: batches, history, evaluation, checkpoints, progress, the non-finite guard).
+(`_Loop`: batches, history, evaluation, checkpoints, progress, the non-finite guard, Ctrl-C). `_resume` loads
+a checkpoint after checking that it is the same run (settings, config, key, a fingerprint of each optimiser).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -23,9 +25,19 @@ import numpy as np
 import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
+from scimlx._interrupt import Interrupted, stop_on_interrupt
 from scimlx.core.validate import check_int, check_key
 
-from ._checkpoint import CheckpointError, _read, _restore, save_checkpoint
+from ._checkpoint import (
+    CheckpointError,
+    _read,
+    _restore,
+    fingerprint_differences,
+    optimizer_fingerprint,
+    optimizer_probe,
+    probes_match,
+    save_checkpoint,
+)
 from ._options import RunOptions
 from ._sharding import data_mesh, data_size, replicate, shard_batch
 from ._step import AbstractTrainStep, GameStep, GradientStep, TrainCarry
@@ -297,10 +309,13 @@ class _History:
 class _Loop:
     """Runs the compiled step from `start` to `plan.steps` and does the host's work around it."""
 
-    def __init__(self, plan, step_fn, train_step, sampler, data, carry, key, eval_fn, history, start):
+    def __init__(
+        self, plan, step_fn, train_step, sampler, data, carry, key, eval_fn, history, start, fingerprint
+    ):
         self.plan, self.step_fn, self.train_step = plan, step_fn, train_step
         self.sampler, self.data, self.carry = sampler, data, carry
         self.key, self.eval_fn, self.history, self.start = key, eval_fn, history, start
+        self.fingerprint = fingerprint
         self.k_step, self.k_perm = jax.random.split(key)
         self.pending: list[tuple[int, Array, Any, float]] = []
         self.postfix: dict[str, str] = {}
@@ -385,12 +400,34 @@ class _Loop:
             "steps_per_epoch": spe,
             "settings": plan.settings,
             "config": plan.config,
+            "fingerprint": {"optimizers": self.fingerprint, "probes": _probes(self.train_step, c)},
             "history": self.history.to_json(),
         }
         if self.writer:
             tree = {"model": c.model, "opt_state": c.opt_state, "state": c.state, "key": self.key}
             save_checkpoint(plan.checkpoint_path, tree, metadata)
         self.last_ckpt = (plan.checkpoint_path, done)
+
+    # ---- Ctrl-C: keep what there is, say so, stop
+    def interrupted(self, done: int) -> Interrupted:
+        self.flush()
+        path, c = self.plan.checkpoint_path, self.carry
+        if path is not None and (self.last_ckpt is None or self.last_ckpt[1] != done):
+            self.checkpoint(done)
+        if path is None:
+            kept = (
+                "nothing was kept on disk (no `checkpoint_dir` was set); the state at that step is this "
+                "exception's `result`"
+            )
+        else:
+            kept = (
+                f"the checkpoint {path} holds step {done}; to continue, call again with the same arguments "
+                "and `RunOptions(..., resume=True)`"
+            )
+        error = Interrupted(f"Training interrupted at step {done} of {self.plan.steps}: {kept}.")
+        error.step, error.checkpoint_path = done, path
+        error.result = FitResult(c.model, c.state, c.opt_state, done, self.history.result())
+        return error
 
     def run(self) -> TrainCarry:
         from tqdm.auto import tqdm
@@ -403,7 +440,7 @@ class _Loop:
         self._epoch, self._perm = -1, None
         time_offset = self.history.time[-1] if self.history.time else 0.0
         t0 = last_sync = time.perf_counter()
-        try:
+        with stop_on_interrupt("training") as stop, contextlib.closing(self.bar):
             for s in range(self.start, plan.steps):
                 self.carry, loss, aux = self.step_fn(
                     self.train_step, self.sampler, self.carry, self.data, self.indices(s), np.int32(s),
@@ -426,8 +463,8 @@ class _Loop:
                     self.evaluate(done)
                 if ckpt_due:
                     self.checkpoint(done)
-        finally:
-            self.bar.close()
+                if stop.requested and not last:
+                    raise self.interrupted(done)
         return self.carry
 
 
@@ -495,9 +532,10 @@ def fit(
         (array data only, `1 <= batch_size <= n`), `eval_every`, `checkpoint_dir` (the file
         `checkpoint.eqx`, written atomically after the last step and every `checkpoint_every` steps),
         `resume` (the `model`, `state` and optimiser given are the skeleton to load into; `key`, `config`,
-        the kind of data, `n`, `batch_size`, `state`-ness and `has_aux` must match the saved run; the result
-        is bit-identical to an uninterrupted run), `overwrite`, `progress` (a tqdm bar with the step, the loss
-        and it/s), `devices`/`mesh`.
+        the kind of data, `n`, `batch_size`, `state`-ness and `has_aux` must match the saved run, and so must
+        the optimiser(s): the checkpoint holds a fingerprint of each, see below; the result is bit-identical
+        to an uninterrupted run), `overwrite`, `progress` (a tqdm bar with the step, the loss and it/s),
+        `devices`/`mesh`.
     - `state`: an `eqx.nn.State` (or any PyTree: a sampler's state for a custom step), threaded through the
         steps and checkpointed.
     - `eval_fn`: `eval_fn(model) -> dict` (or `eval_fn(model, state)`), run on the host every
@@ -525,6 +563,21 @@ def fit(
     infinite; its message names the step and the last finite checkpoint, which is never overwritten by
     non-finite parameters. The loss is checked whenever it is fetched from the device, at most ~0.2 s after
     the offending step.
+
+    **Ctrl-C.** A first interrupt (SIGINT) stops the run after the step in progress: the history is fetched,
+    a checkpoint of that step is written (with `checkpoint_dir`) and [`scimlx.train.Interrupted`][] (a
+    `KeyboardInterrupt`) is raised, whose one-line message says the step, what was kept and how to resume;
+    its `result` is the [`FitResult`][scimlx.train.FitResult] of that step (a notebook keeps the model),
+    `step` the step and `checkpoint_path` the checkpoint (or `None`). A second interrupt stops at once.
+
+    **The optimiser on resume.** A checkpoint records, for each optax optimiser of the step, the structure
+    of the state it makes and the scalars in it (such as the hyperparameters of `optax.inject_hyperparams`),
+    and what its update does to fixed pseudo-random test gradients, from its initial state and from the
+    saved state (statistics compared up to round-off). Resuming with an optimiser that differs (Adam for
+    AdamW, another learning rate, schedule or momentum) raises [`scimlx.train.CheckpointError`][] naming the
+    difference. A custom [`AbstractTrainStep`][scimlx.train.AbstractTrainStep] without
+    [`optimizers`][scimlx.train.AbstractTrainStep.optimizers] is checked by its type and `config` only, and a
+    checkpoint written before fingerprints existed is resumed with a warning.
     """
     if not isinstance(model, eqx.Module):
         raise TypeError(f"`model` must be an `eqx.Module`, got {type(model)}.")
@@ -533,16 +586,20 @@ def fit(
     plan, data = _plan(data, run, state, train_step, eval_fn, config, resample_every)
 
     carry = TrainCarry(model, train_step.init(model), state)
-    history, start = _History(), 0
+    history, start, fingerprint = _History(), 0, None
     if plan.resume:
-        carry, history, start = _resume(plan, carry, key)
+        carry, history, start, fingerprint = _resume(plan, carry, key, train_step)
     if start >= plan.steps:
         return FitResult(carry.model, carry.state, carry.opt_state, start, history.result())
+    if plan.checkpoint_path is not None and fingerprint is None:
+        fingerprint = _fingerprints(train_step, carry)
 
     carry = replicate(carry, plan.mesh)
     sampler = data if plan.data_kind == "sampler" else None
     data = replicate(data, plan.mesh) if plan.data_kind == "arrays" else None
-    loop = _Loop(plan, _compile(plan), train_step, sampler, data, carry, key, eval_fn, history, start)
+    loop = _Loop(
+        plan, _compile(plan), train_step, sampler, data, carry, key, eval_fn, history, start, fingerprint
+    )
     carry = loop.run()
     return FitResult(carry.model, carry.state, carry.opt_state, plan.steps, history.result())
 
@@ -553,8 +610,23 @@ def _version() -> str:
     return scimlx.__version__
 
 
-def _resume(plan: _Plan, carry: TrainCarry, key: PRNGKeyArray) -> tuple[TrainCarry, _History, int]:
-    """The carry, history and step saved in the run's checkpoint, after checking it is the same run."""
+def _fingerprints(train_step: AbstractTrainStep, carry: TrainCarry) -> dict[str, Any]:
+    """What identifies each optimiser of the step (from the shapes of the model, not its values)."""
+    parts = train_step.optimizers(carry.model, carry.opt_state)
+    return {name: optimizer_fingerprint(opt, params) for name, (opt, params, _) in parts.items()}
+
+
+def _probes(train_step: AbstractTrainStep, carry: TrainCarry) -> dict[str, list[float]]:
+    """What each optimiser of the step does from the carry's state: saved, and compared on resume."""
+    parts = train_step.optimizers(carry.model, carry.opt_state)
+    return {name: optimizer_probe(opt, params, state) for name, (opt, params, state) in parts.items()}
+
+
+def _resume(
+    plan: _Plan, carry: TrainCarry, key: PRNGKeyArray, train_step: AbstractTrainStep
+) -> tuple[TrainCarry, _History, int, dict[str, Any]]:
+    """The carry, history and step saved in the run's checkpoint, after checking it is the same run, and the
+    fingerprint of the step's optimisers."""
     path = plan.checkpoint_path
     if not path.is_file():
         raise FileNotFoundError(f"`resume=True` but there is no checkpoint at {path}.")
@@ -566,7 +638,48 @@ def _resume(plan: _Plan, carry: TrainCarry, key: PRNGKeyArray) -> tuple[TrainCar
     if not bool(jnp.array_equal(jax.random.key_data(tree["key"]), jax.random.key_data(key))):
         raise ValueError(f"`key` differs from the key of the run saved in {path}; resume with the original.")
     carry = TrainCarry(tree["model"], tree["opt_state"], tree["state"])
-    return carry, _History(meta["history"]), start
+    fingerprint = _fingerprints(train_step, carry)
+    saved = meta.get("fingerprint")
+    if saved is None:
+        warnings.warn(
+            f"The checkpoint {path} records no fingerprint of its optimiser (an older scimlx wrote it): "
+            "resuming without checking that the optimiser is the same.",
+            stacklevel=3,
+        )
+    else:
+        _check_optimizers(path, saved, fingerprint, _probes(train_step, carry), train_step, start)
+    return carry, _History(meta["history"]), start, fingerprint
+
+
+def _check_optimizers(
+    path: pathlib.Path, saved: dict[str, Any], fingerprint: dict[str, Any], probes: dict[str, list[float]],
+    train_step: AbstractTrainStep, start: int,
+) -> None:  # fmt: skip
+    old = saved.get("optimizers", {})
+    if sorted(old) != sorted(fingerprint):
+        raise CheckpointError(
+            f"Cannot resume from {path}: the checkpoint's optimisers are {sorted(old)} and the training "
+            f"step's are {sorted(fingerprint)}; start a new run (`overwrite=True`) or resume with the same "
+            "step."
+        )
+    for name, current in fingerprint.items():
+        diff = fingerprint_differences(old[name], current)
+        if not diff and not probes_match(saved.get("probes", {}).get(name, []), probes[name]):
+            diff = [
+                f"its update from the checkpoint's state (step {start}) differs (another schedule, momentum "
+                "or learning rate)"
+            ]
+        if diff:
+            if isinstance(train_step, GradientStep):
+                what = "the optimiser"
+            elif isinstance(train_step, GameStep):
+                what = f"the optimiser of player {name!r}"
+            else:
+                what = f"the optimiser {name!r}"
+            raise CheckpointError(
+                f"Cannot resume from {path}: {what} differs from the checkpoint's: {'; '.join(diff)}; start "
+                "a new run (`overwrite=True`) or resume with the same optimiser."
+            )
 
 
 def _check_resume(

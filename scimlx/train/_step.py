@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from ._params import _is_excluded, trainable_mask
+from ._params import _is_excluded, trainable, trainable_mask
 
 __all__ = ["AbstractTrainStep", "GameStep", "GradientStep", "Player", "TrainCarry"]
 
@@ -54,6 +54,13 @@ class AbstractTrainStep(eqx.Module):
         self, carry: TrainCarry, batch: PyTree, *, key: PRNGKeyArray
     ) -> tuple[TrainCarry, Array, dict[str, Array]]:
         """One step: the new carry, the loss and the aux scalars."""
+
+    def optimizers(self, model: PyTree, opt_state: PyTree) -> dict[str, tuple[Any, PyTree, PyTree]]:
+        """The step's optax optimisers by name, each with the parameters of `model` it updates and its part of
+        `opt_state`: what a checkpoint records (a fingerprint of each) so that a run is never resumed with
+        another optimiser. None by default: a step of a user's is recognised by its type and `fit`'s `config`.
+        """
+        return {}
 
 
 def unpack_loss(out: Any, stateful: bool, has_aux: bool, name: str = "loss_fn") -> tuple[Array, Any, dict]:
@@ -168,6 +175,9 @@ class GradientStep(AbstractTrainStep):
     def init(self, model):
         return self.optimizer.init(eqx.filter(model, trainable_mask(model)))
 
+    def optimizers(self, model, opt_state):
+        return {"optimizer": (self.optimizer, trainable(model), opt_state)}
+
     def __call__(self, carry, batch, *, key):
         opt = optax.with_extra_args_support(self.optimizer)
         model, opt_state, state, loss, aux = _descend(
@@ -261,6 +271,12 @@ class GameStep(AbstractTrainStep):
         if any(c > 1 for c in jax.tree.leaves(counts)):
             raise ValueError("The players' parameter groups overlap: each array must belong to one player.")
         return tuple(p.optimizer.init(eqx.filter(model, m)) for p, m in zip(self.players, masks))
+
+    def optimizers(self, model, opt_state):
+        return {
+            p.name: (p.optimizer, eqx.filter(model, p.mask(model)), opt_state[i])
+            for i, p in enumerate(self.players)
+        }
 
     def __call__(self, carry, batch, *, key):
         keys = jax.random.split(key, len(self.players))

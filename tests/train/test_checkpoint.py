@@ -11,8 +11,12 @@ import pytest
 import scimlx
 from scimlx.train import (
     CHECKPOINT_NAME,
+    AbstractTrainStep,
     CheckpointError,
+    GameStep,
+    Player,
     RunOptions,
+    TrainCarry,
     fit,
     load_checkpoint,
     read_checkpoint_metadata,
@@ -179,3 +183,152 @@ def test_fit_checkpoint_contents(tmp_path):
             run=RunOptions(steps=9, batch_size=3, checkpoint_dir=tmp_path, resume=True, progress=False),
             config={"width": 4},
         )
+
+
+# --------------------------------------------------------------- resuming with another optimiser or recipe
+
+
+def _mse(model, batch, *, key):
+    x, y = batch
+    return jnp.mean((jax.vmap(model)(x) - y) ** 2)
+
+
+def _fit_small(directory, optimizer, steps, **options):
+    x = jnp.linspace(-1.0, 1.0, 12)[:, None]
+    return fit(
+        eqx.nn.MLP(1, 1, 6, 1, activation=jnp.tanh, key=jax.random.key(0)),
+        _mse,
+        (x, jnp.sin(3.0 * x)),
+        optimizer,
+        key=jax.random.key(1),
+        run=RunOptions(steps=steps, batch_size=4, progress=False, checkpoint_dir=directory, **options),
+    )
+
+
+def _same_arrays(a, b):
+    la, lb = (jax.tree.leaves(eqx.filter(t, eqx.is_array)) for t in (a, b))
+    assert len(la) == len(lb) > 0
+    return all(bool(jnp.array_equal(x, y)) for x, y in zip(la, lb))
+
+
+def test_resume_refuses_another_optimiser(tmp_path):
+    run = tmp_path / "run"
+    _fit_small(run, optax.adam(1e-3), 3)
+    meta = read_checkpoint_metadata(run / CHECKPOINT_NAME)
+    assert set(meta["fingerprint"]) == {"optimizers", "probes"}
+    assert set(meta["fingerprint"]["optimizers"]) == {"optimizer"}
+    before = (run / CHECKPOINT_NAME).read_bytes()
+
+    # Adam -> AdamW with the same learning rate: the same state shapes, another state and update
+    with pytest.raises(CheckpointError, match=r"optimiser differs from the checkpoint's: .*ScaleByAdamState"):
+        _fit_small(run, optax.adamw(1e-3), 6, resume=True)
+    # another learning rate: the same state, another update
+    with pytest.raises(ValueError, match=r"optimiser differs .*update of a test gradient.*overwrite=True"):
+        _fit_small(run, optax.adam(1e-4), 6, resume=True)
+    assert (run / CHECKPOINT_NAME).read_bytes() == before
+
+    # the same optimiser built again: resumed, bit-identical to an uninterrupted run
+    resumed = _fit_small(run, optax.adam(1e-3), 6, resume=True)
+    full = _fit_small(tmp_path / "full", optax.adam(1e-3), 6)
+    assert resumed.step == 6
+    assert _same_arrays(resumed.model, full.model) and _same_arrays(resumed.opt_state, full.opt_state)
+
+
+def test_resume_refuses_another_schedule_or_hyperparameter(tmp_path):
+    # two schedules with the same first value: told apart by the update from the checkpoint's state
+    _fit_small(tmp_path / "s", optax.adam(optax.exponential_decay(1e-2, 7, 0.5)), 4)
+    with pytest.raises(CheckpointError, match=r"update from the checkpoint's state \(step 4\) differs"):
+        _fit_small(tmp_path / "s", optax.adam(optax.exponential_decay(1e-2, 10, 0.5)), 8, resume=True)
+    # an injected hyperparameter is named (a checkpoint restores it, so the update would not tell)
+    _fit_small(tmp_path / "h", optax.inject_hyperparams(optax.adam)(learning_rate=1e-3), 2)
+    with pytest.raises(CheckpointError, match=r"learning_rate'\]: 0.001 -> 0.0001"):
+        _fit_small(tmp_path / "h", optax.inject_hyperparams(optax.adam)(learning_rate=1e-4), 4, resume=True)
+
+
+def test_resume_of_a_checkpoint_without_fingerprint_warns(tmp_path):
+    _fit_small(tmp_path, optax.adam(1e-3), 3)
+    path = tmp_path / CHECKPOINT_NAME
+    model = eqx.nn.MLP(1, 1, 6, 1, activation=jnp.tanh, key=jax.random.key(0))
+    like = {
+        "model": model,
+        "opt_state": optax.adam(1e-3).init(eqx.filter(model, eqx.is_inexact_array)),
+        "state": None,
+        "key": jax.random.key(1),
+    }
+    tree, meta = load_checkpoint(path, like)
+    del meta["fingerprint"]  # as an older version wrote it
+    save_checkpoint(path, tree, meta)
+    # not refused (nothing to compare with), even with another optimiser of the same state shapes
+    with pytest.warns(UserWarning, match="no fingerprint of its optimiser"):
+        resumed = _fit_small(tmp_path, optax.adamw(1e-3), 5, resume=True)
+    assert resumed.step == 5
+    # the checkpoints it writes have one again
+    assert "fingerprint" in read_checkpoint_metadata(path)
+
+
+def test_resume_refuses_another_recipe(tmp_path):
+    from scimlx.pinn import PINN, PINNConfig, get_problem, train_pinn
+
+    problem = get_problem("helmholtz_2d", preset="quick", n_collocation=16, n_boundary=8, test_resolution=4)
+    model = PINN(2, 4, 1, box=problem.box, key=jax.random.key(0))
+
+    def train(config, steps, resume=False):
+        run = RunOptions(steps=steps, progress=False, checkpoint_dir=tmp_path, resume=resume)
+        return train_pinn(problem, model, key=jax.random.key(3), config=config, run=run)
+
+    train(PINNConfig(optimizer=optax.adam(1e-2)), 1)
+    with pytest.raises(ValueError, match=r"`config` differs .*learning_rate: 0.001 -> 0.01"):
+        train(PINNConfig(optimizer=optax.adam(1e-2), learning_rate=1e-2), 2, resume=True)
+    # an optimiser object in the recipe is recorded by its type only: its fingerprint tells them apart
+    with pytest.raises(CheckpointError, match="the optimiser differs from the checkpoint's"):
+        train(PINNConfig(optimizer=optax.adam(1e-3)), 2, resume=True)
+
+
+class _Pair(eqx.Module):
+    x: jax.Array
+    y: jax.Array
+
+
+def _pair_loss(m, batch, *, key):
+    return jnp.sum((m.x - 1.0) ** 2) + m.x @ m.y - jnp.sum(m.y**2)
+
+
+def _game(lr_max):
+    return GameStep([
+        Player("min", lambda m: m.x, _pair_loss, optax.sgd(0.1)),
+        Player("max", lambda m: m.y, lambda m, b, *, key: -_pair_loss(m, b, key=key), optax.sgd(lr_max)),
+    ])  # fmt: skip
+
+
+class _Shrink(AbstractTrainStep):
+    """A step of a user's, without an optax optimiser."""
+
+    def init(self, model):
+        return None
+
+    def __call__(self, carry, batch, *, key):
+        model = jax.tree.map(lambda a: 0.9 * a, carry.model)
+        return TrainCarry(model, None, carry.state), jnp.sum(model.x**2), {}
+
+
+def test_resume_checks_each_players_optimiser(tmp_path):
+    start = _Pair(jnp.zeros(2), jnp.ones(2))
+
+    def run(step, steps, directory, resume=False):
+        options = RunOptions(steps=steps, progress=False, checkpoint_dir=directory, resume=resume)
+        return fit(start, step, None, key=jax.random.key(0), run=options)
+
+    run(_game(0.1), 3, tmp_path / "game")
+    saved = read_checkpoint_metadata(tmp_path / "game" / CHECKPOINT_NAME)["fingerprint"]
+    assert set(saved["optimizers"]) == set(saved["probes"]) == {"min", "max"}
+    with pytest.raises(CheckpointError, match="optimiser of player 'max' differs"):
+        run(_game(0.2), 5, tmp_path / "game", resume=True)
+    assert run(_game(0.1), 5, tmp_path / "game", resume=True).step == 5
+
+    # a step without optimisers: nothing to fingerprint, resumed on its type and config
+    run(_Shrink(), 2, tmp_path / "custom")
+    assert read_checkpoint_metadata(tmp_path / "custom" / CHECKPOINT_NAME)["fingerprint"] == {
+        "optimizers": {}, "probes": {}
+    }  # fmt: skip
+    resumed = run(_Shrink(), 4, tmp_path / "custom", resume=True)
+    assert resumed.step == 4 and jnp.allclose(resumed.model.y, 0.9**4)
