@@ -84,6 +84,9 @@ from .geometry import (
     sample_quasirandom as sample_quasirandom,
 )
 from .linalg import (
+    BreakdownWarning as BreakdownWarning,
+)
+from .linalg import (
     LinearOperator as LinearOperator,
 )
 from .linalg import (
