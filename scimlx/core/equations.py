@@ -26,6 +26,7 @@ the grid (GridField only) or fields. Parameters are checked when they are concre
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -36,7 +37,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from .fields import AbstractField, Coefficient, GridField, PointField
-from .validate import check_callable, check_int
+from .validate import check_callable, check_choice, check_int
 
 
 def _concrete(value):
@@ -276,8 +277,7 @@ class Burgers(Equation):
     def __check_init__(self):
         _check_param("viscosity", self.viscosity, nonnegative=True)
         _check_param("source", self.source)
-        if self.form not in ("conservative", "advective"):
-            raise ValueError(f"`form` must be 'conservative' or 'advective', got {self.form!r}")
+        check_choice("form", self.form, ("conservative", "advective"))
 
     def residual(self, field: AbstractField) -> Array:
         self._check_field(field)
@@ -630,15 +630,22 @@ def get_equation(name: str, **params) -> Equation:
     - `name`: one of `EQUATIONS` (`scimlx list equations` shows them).
     - `**params`: the equation's parameters.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be an equation name (str), got {type(name).__name__}")
     if name not in EQUATIONS:
         raise ValueError(f"unknown equation `name` {name!r}; known: {', '.join(sorted(EQUATIONS))}")
-    return EQUATIONS[name](**params)
+    cls = EQUATIONS[name]
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise TypeError(
+            f"unknown parameter(s) {unknown} for the equation {name!r}; its parameters are {known}"
+        )
+    return cls(**params)
 
 
 def describe_equations() -> list[dict[str, str]]:
     """One row per catalogue equation: name, class, formula and parameters with their defaults."""
-    import dataclasses
-
     rows = []
     for name, cls in EQUATIONS.items():
         params = []

@@ -40,7 +40,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .geometry import Grid
-from .validate import check_callable, check_int, check_key
+from .validate import check_bool, check_callable, check_choice, check_int, check_key
 
 Coefficient = Any  # a number, an array, a function of the point, or a field
 
@@ -138,6 +138,18 @@ class AbstractField(eqx.Module):
             raise ValueError("this field has no time coordinate; build it with `time=True` (time is last)")
 
 
+def _as_real_array(name: str, value) -> Array:
+    """`value` as a JAX array of real numbers (integers and bools are cast by the caller); strings, objects
+    and complex numbers are refused with a message naming `name`."""
+    try:
+        arr = jnp.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"`{name}` must be a real array, got {type(value).__name__}") from e
+    if jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        raise TypeError(f"`{name}` must be a real array, got dtype {arr.dtype}")
+    return arr
+
+
 # ==================================================================================================
 # PointField
 
@@ -168,7 +180,8 @@ class PointField(AbstractField):
         - `time`: whether the last coordinate is time.
         """
         check_callable("fn", fn, "a function of one point")
-        x = jnp.asarray(x)
+        time = check_bool("time", time)
+        x = _as_real_array("x", x)
         if not jnp.issubdtype(x.dtype, jnp.floating):
             x = x.astype(jnp.result_type(float))
         if x.ndim != 1:
@@ -434,7 +447,9 @@ class GridField(AbstractField):
         """
         if not isinstance(grid, Grid):
             raise TypeError(f"`grid` must be a scimlx Grid, got {type(grid).__name__}")
-        u = jnp.asarray(u)
+        time = check_bool("time", time)
+        fd_order = check_choice("fd_order", check_int("fd_order", fd_order), (2, 4))
+        u = _as_real_array("u", u)
         if not jnp.issubdtype(u.dtype, jnp.floating):
             raise TypeError(f"`u` must be a real floating array, got dtype {u.dtype}")
         if u.ndim < grid.ndim or u.shape[u.ndim - grid.ndim :] != grid.shape:
@@ -444,9 +459,7 @@ class GridField(AbstractField):
             )
         if time and grid.ndim < 2:
             raise ValueError("`time=True` needs a grid with at least one spatial axis and a time axis")
-        if fd_order not in (2, 4):
-            raise ValueError(f"`fd_order` must be 2 or 4, got {fd_order!r}")
-        self.u, self.grid, self.time, self.fd_order = u, grid, bool(time), int(fd_order)
+        self.u, self.grid, self.time, self.fd_order = u, grid, time, fd_order
 
     @property
     def ndim(self) -> int:

@@ -24,18 +24,39 @@ from .validate import check_callable, check_int, check_key
 
 
 def _as_float_tuple(name: str, value) -> tuple[float, ...]:
-    if isinstance(value, bool) or isinstance(value, str):
-        raise TypeError(f"`{name}` must be a number or a sequence of numbers, got {value!r}")
+    expected = f"`{name}` must be a real number or a flat sequence of real numbers"
+    if value is None or isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{expected}, got {value!r}")
     try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"`{name}` must be a number or a sequence of numbers, got {value!r}") from e
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as e:  # ragged nesting, objects that are not numbers
+        raise TypeError(f"{expected}, got {value!r}") from e
+    if arr.dtype.kind not in "iuf":  # bools, strings, complex numbers, None or other objects inside
+        raise TypeError(f"{expected}, got {value!r}")
     if arr.ndim > 1:
-        raise ValueError(f"`{name}` must be a number or a flat sequence of numbers, got shape {arr.shape}")
+        raise ValueError(f"{expected}, got shape {arr.shape}")
     out = tuple(float(v) for v in arr.reshape(-1))
     if not all(math.isfinite(v) for v in out):
         raise ValueError(f"`{name}` must be finite, got {out}")
     return out
+
+
+def _as_bool_tuple(name: str, value, n: int) -> tuple[bool, ...]:
+    """One bool (for every axis) or a sequence of `n` bools."""
+    if isinstance(value, (bool, np.bool_)):
+        return (bool(value),) * n
+    expected = f"`{name}` must be a bool or a sequence of bools (one per axis)"
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{expected}, got {value!r}")
+    try:
+        items = tuple(value)
+    except TypeError as e:
+        raise TypeError(f"{expected}, got {value!r}") from e
+    if not all(isinstance(p, (bool, np.bool_)) for p in items):
+        raise TypeError(f"{expected}, got {value!r}")
+    if len(items) != n:
+        raise ValueError(f"`{name}` has {len(items)} entries but the grid has {n} axes")
+    return tuple(bool(p) for p in items)
 
 
 class Box(eqx.Module):
@@ -59,6 +80,12 @@ class Box(eqx.Module):
         if bad:
             raise ValueError(
                 f"`hi` must exceed `lo` on every axis; axes {bad} are empty: lo={lo_t}, hi={hi_t}"
+            )
+        wide = [i for i, (a, b) in enumerate(zip(lo_t, hi_t)) if not math.isfinite(b - a)]
+        if wide:
+            raise ValueError(
+                f"`hi` - `lo` must be a finite length on every axis; axes {wide} overflow: "
+                f"lo={lo_t}, hi={hi_t}"
             )
         self.lo, self.hi = lo_t, hi_t
 
@@ -136,16 +163,7 @@ class Grid(eqx.Module):
             raise TypeError(f"`box` must be a scimlx Box, got {type(box).__name__}")
         if box.ndim != len(shape_t):
             raise ValueError(f"`box` has {box.ndim} dimensions but `shape` {shape_t} has {len(shape_t)}")
-        if isinstance(periodic, (bool, np.bool_)):
-            periodic_t = (bool(periodic),) * len(shape_t)
-        else:
-            if isinstance(periodic, str) or not all(isinstance(p, (bool, np.bool_)) for p in periodic):
-                raise TypeError(f"`periodic` must be a bool or a sequence of bools, got {periodic!r}")
-            periodic_t = tuple(bool(p) for p in periodic)
-            if len(periodic_t) != len(shape_t):
-                raise ValueError(
-                    f"`periodic` has {len(periodic_t)} entries but the grid has {len(shape_t)} axes"
-                )
+        periodic_t = _as_bool_tuple("periodic", periodic, len(shape_t))
         for i, (s, p) in enumerate(zip(shape_t, periodic_t)):
             if s < (1 if p else 2):
                 raise ValueError(

@@ -22,7 +22,7 @@ def _as_function(name: str, value: Value) -> Callable[[Array], Array]:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"`{name}` must be a number or a function of the point, got {value!r}")
-    c = float(value)
+    c = check_number(name, value)  # finite: a NaN or infinite datum would make the loss NaN
     return lambda z: jnp.asarray(c, z.dtype) + 0 * z[0]
 
 
@@ -38,6 +38,24 @@ def _spatial_axes(name: str, axes: Sequence[int] | None, n_space: int) -> tuple[
     ):
         raise ValueError(f"`{name}` must list spatial axes in [0, {n_space}), got {axes!r}")
     return tuple(sorted({int(a) for a in out}))
+
+
+def _axes_field(axes) -> tuple[int, ...] | None:
+    """The `axes` of a face condition as a tuple of axis indices `>= 0` (their upper bound, the number of
+    spatial axes, is checked when the condition draws its points), or `None` for all of them."""
+    if axes is None:
+        return None
+    if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
+        axes = (axes,)
+    if isinstance(axes, (str, bytes)):
+        raise TypeError(f"`axes` must be a sequence of spatial axis indices, got {axes!r}")
+    try:
+        out = tuple(axes)
+    except TypeError as e:
+        raise TypeError(f"`axes` must be a sequence of spatial axis indices, got {axes!r}") from e
+    if not out:
+        raise ValueError("`axes` must list at least one spatial axis (or be None for all of them)")
+    return tuple(check_int(f"axes[{i}]", a, low=0) for i, a in enumerate(out))
 
 
 class Condition(eqx.Module):
@@ -85,7 +103,7 @@ class _DataCondition(Condition):
 class _FaceCondition(_DataCondition):
     """A condition on the spatial faces of the domain (normal to `axes`), with data `value`."""
 
-    axes: tuple[int, ...] | None = eqx.field(default=None, static=True, kw_only=True)
+    axes: tuple[int, ...] | None = eqx.field(default=None, static=True, kw_only=True, converter=_axes_field)
 
     def sample(self, box, time, *, key, dtype=None):
         axes = _spatial_axes("axes", self.axes, box.ndim - int(time))
@@ -144,8 +162,7 @@ class Periodic(Condition):
     def __check_init__(self):
         self._check()
         check_int("derivatives", self.derivatives, low=0)
-        if isinstance(self.axis, bool) or not isinstance(self.axis, (int, np.integer)) or self.axis < 0:
-            raise ValueError(f"`axis` must be a spatial axis index >= 0, got {self.axis!r}")
+        check_int("axis", self.axis, low=0)
 
     def sample(self, box, time, *, key, dtype=None):
         _spatial_axes("axis", (self.axis,), box.ndim - int(time))
@@ -200,6 +217,21 @@ class InitialVelocity(_InitialSlice):
 
     def residual(self, fn, row, time):
         return PointField(fn, row["x"], time=time).dt() - self._data(row)
+
+
+def check_condition(condition: Condition, box: Box, time: bool) -> None:
+    """Raise a `ValueError` naming the condition's argument if it does not fit the problem's domain: face
+    axes or a periodic axis beyond the spatial axes, an initial condition on a steady problem."""
+    n_space = box.ndim - int(time)
+    if isinstance(condition, _FaceCondition):
+        _spatial_axes("axes", condition.axes, n_space)
+    elif isinstance(condition, Periodic):
+        _spatial_axes("axis", (condition.axis,), n_space)
+    elif isinstance(condition, _InitialSlice) and not time:
+        raise ValueError(
+            f"`conditions`: {type(condition).__name__} needs a time-dependent problem (time last); the "
+            "equation is steady"
+        )
 
 
 def condition_points(condition: Condition, box: Box, time: bool) -> int:

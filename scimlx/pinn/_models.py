@@ -14,7 +14,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core import Box
-from scimlx.core.validate import check_callable, check_int, check_key, check_number
+from scimlx.core.validate import check_bool, check_callable, check_dtype, check_int, check_key, check_number
 from scimlx.train import Fixed
 
 
@@ -128,7 +128,7 @@ class PINN(PointModel):
         check_callable("activation", activation)
         _check_box(box, in_size)
         key = check_key(key)
-        dtype = jnp.result_type(float) if dtype is None else dtype
+        dtype = jnp.result_type(float) if dtype is None else check_dtype("dtype", dtype)
         kf, *keys = jax.random.split(key, depth + 2)
         if fourier_features is not None:
             b = fourier_scale * jax.random.normal(kf, (in_size, fourier_features // 2), dtype)
@@ -239,11 +239,13 @@ class PIG(PointModel):
         grid_range = check_number("grid_range", grid_range, low=0, low_open=True)
         sigma_init = check_number("sigma_init", sigma_init, low=0, low_open=True)
         hidden = check_int("hidden", hidden, optional=True)
+        full_covariance = check_bool("full_covariance", full_covariance)
+        learn_means = check_bool("learn_means", learn_means)
         if full_covariance and in_size not in (2, 3):
             raise ValueError(f"`full_covariance` needs `in_size` 2 or 3 (rotations), got {in_size}")
         _check_box(box, in_size)
         key = check_key(key)
-        dtype = jnp.result_type(float) if dtype is None else dtype
+        dtype = jnp.result_type(float) if dtype is None else check_dtype("dtype", dtype)
         kmu, kw, k1, k2 = jax.random.split(key, 4)
         shape = (channels, int(n_gaussians), in_size)
         mu = jax.random.uniform(kmu, shape, dtype, 0.0, grid_range)

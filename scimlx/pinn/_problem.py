@@ -15,7 +15,7 @@ from scimlx.core import Box, Grid, PointField, sample_interior
 from scimlx.core.equations import Equation
 from scimlx.core.validate import check_callable, check_int, check_key, check_number
 
-from ._conditions import Condition, condition_points
+from ._conditions import Condition, check_condition, condition_points
 from ._models import map_points
 
 TestData = tuple[Float[Array, "m d"], Float[Array, " m"]]
@@ -100,10 +100,18 @@ class Problem(eqx.Module):
             raise ValueError(
                 f"`box` has {n_space} spatial dimension(s); {type(equation).__name__} is defined in {dims}"
             )
-        conditions = tuple(conditions)
+        if isinstance(conditions, Condition):
+            conditions = (conditions,)
+        try:
+            conditions = tuple(conditions)
+        except TypeError as e:
+            raise TypeError(
+                f"`conditions` must be a sequence of scimlx.pinn conditions, got {type(conditions).__name__}"
+            ) from e
         for c in conditions:
             if not isinstance(c, Condition):
                 raise TypeError(f"`conditions` must hold scimlx.pinn conditions, got {c!r}")
+            check_condition(c, box, time)
         if exact is None and reference is None:
             raise ValueError("give `exact` (a function of the point) or `reference` (a test-set function)")
         check_callable("exact", exact, "a function of one point", optional=True)

@@ -4,6 +4,7 @@ are not confused with other papers' variants of the same equations; the referenc
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from jaxtyping import Array
 
 from scimlx.core import Box
 from scimlx.core.equations import Advection, AllenCahn, Helmholtz, KleinGordon, NonlinearDiffusion
-from scimlx.core.validate import check_choice, check_int, check_number
+from scimlx.core.validate import check_bool, check_choice, check_int, check_number
 
 from ._conditions import Dirichlet, InitialValue, InitialVelocity, Periodic
 from ._problem import Problem, subsample_indices
@@ -30,6 +31,18 @@ def _preset(preset: str, paper: dict, quick: dict, given: dict) -> dict[str, Any
         raise TypeError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(out)}")
     out.update({k: v for k, v in given.items() if v is not None})
     return out
+
+
+def _check_squarable(name: str, value: float, factor: float = 1.0) -> None:
+    """Refuse a coefficient whose square (times a few) overflows the default float dtype: the source terms
+    square it, and an infinite source makes every loss NaN."""
+    dtype = jnp.result_type(float)
+    limit = 0.25 * math.sqrt(float(jnp.finfo(dtype).max))
+    if abs(value * factor) > limit:
+        raise ValueError(
+            f"`{name}` must be at most {limit / factor:.3g} in magnitude (its square enters the source term, "
+            f"which must stay finite in {jnp.dtype(dtype).name}), got {value:g}"
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -56,6 +69,9 @@ def helmholtz_2d(preset: str = "paper", **params) -> Problem:
         params,
     )
     a1, a2, k = (check_number(n, p[n]) for n in ("a1", "a2", "k"))
+    _check_squarable("a1", a1, np.pi)
+    _check_squarable("a2", a2, np.pi)
+    _check_squarable("k", k)
     w1, w2 = a1 * np.pi, a2 * np.pi
 
     def exact(z):
@@ -102,6 +118,8 @@ def klein_gordon_2p1d(preset: str = "paper", **params) -> Problem:
         params,
     )
     k = check_number("k", p["k"])
+    _check_squarable("k", k)
+    initial_velocity = check_bool("initial_velocity", p["initial_velocity"])
 
     def exact(z):
         x, y, t = z[0], z[1], z[2]
@@ -115,7 +133,7 @@ def klein_gordon_2p1d(preset: str = "paper", **params) -> Problem:
         InitialValue(exact, n=check_int("n_initial", p["n_initial"])),
         Dirichlet(exact, n=check_int("n_boundary", p["n_boundary"])),
     ]
-    if p["initial_velocity"]:
+    if initial_velocity:
         conds.append(InitialVelocity(lambda z: k * z[0] * z[1], n=p["n_initial"]))
     return Problem(
         "klein_gordon_2p1d",

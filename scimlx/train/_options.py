@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import jax
+import numpy as np
 
 from scimlx.core.validate import check_bool, check_int
 
@@ -71,6 +73,8 @@ class RunOptions:
             )
         if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str | os.PathLike):
             raise TypeError(f"`checkpoint_dir` must be a path, got {type(self.checkpoint_dir).__name__}.")
+        if self.checkpoint_dir is not None and not os.fspath(self.checkpoint_dir):
+            raise ValueError("`checkpoint_dir` must be a non-empty path (use '.' for the working directory).")
         if self.checkpoint_dir is None:
             if self.checkpoint_every is not None:
                 raise ValueError("`checkpoint_every` needs `checkpoint_dir`.")
@@ -85,12 +89,8 @@ class RunOptions:
                 raise TypeError(f"`mesh` must be a jax.sharding.Mesh, got {type(self.mesh).__name__}.")
             if "data" not in self.mesh.axis_names:
                 raise ValueError(f"`mesh` needs an axis named 'data', got axes {self.mesh.axis_names}.")
-        if self.devices is not None and not isinstance(self.devices, int | Sequence):
-            raise TypeError(
-                f"`devices` must be None, a count or a sequence of jax devices, got {self.devices!r}."
-            )
-        if isinstance(self.devices, int):
-            check_int("devices", self.devices)
+        if self.devices is not None:
+            object.__setattr__(self, "devices", _check_devices(self.devices))
 
     def with_defaults(self, **defaults: Any) -> RunOptions:
         """These options with every field that is `None` set from `defaults` (a recipe's values).
@@ -105,3 +105,20 @@ class RunOptions:
         if any(getattr(self, k) is not None for k in _LENGTH):
             values = {k: v for k, v in values.items() if k not in _LENGTH}
         return dataclasses.replace(self, **values)
+
+
+def _check_devices(devices: Any) -> int | tuple[Any, ...]:
+    """A device count (a Python int `>= 1`) or a non-empty tuple of distinct `jax.Device`s."""
+    expected = "`devices` must be None, a count or a sequence of jax devices"
+    if isinstance(devices, numbers.Integral) or isinstance(devices, bool | np.bool_):
+        return check_int("devices", devices)
+    if isinstance(devices, str | bytes) or not isinstance(devices, Sequence):
+        raise TypeError(f"{expected}, got {devices!r}.")
+    chosen = tuple(devices)
+    if not chosen:
+        raise ValueError(f"{expected}; the sequence is empty.")
+    if not all(isinstance(d, jax.Device) for d in chosen):
+        raise TypeError(f"{expected}, got {devices!r}.")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError("`devices` lists a device twice.")
+    return chosen
