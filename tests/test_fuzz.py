@@ -534,10 +534,6 @@ def test_get_recipe_bad_kind(name):
     raises_named(lambda: datasets.get_recipe(name), "name")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="datasets: an unknown recipe name says 'unknown data set ...' without naming the argument `name`",
-)
 def test_get_recipe_unknown_name_names_the_argument():
     for call in (
         lambda: datasets.get_recipe("no_such_set"),
@@ -547,10 +543,6 @@ def test_get_recipe_unknown_name_names_the_argument():
         raises_named(call, "name")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="datasets: a `dtype` that is not a dtype at all raises NumPy's TypeError, not naming it",
-)
 @pytest.mark.parametrize("dtype", ["foo", [1], object()])
 def test_load_bad_dtype_names_the_argument(dtype):
     with _no_generation():
@@ -558,24 +550,17 @@ def test_load_bad_dtype_names_the_argument(dtype):
         raises_named(lambda: datasets.generate("darcy", 1, seed=0, dtype=dtype), "dtype")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="datasets: `cache`, `regenerate` and `progress` are not checked to be bools"
-)
 @pytest.mark.parametrize("flag", ["cache", "regenerate", "progress"])
 def test_load_flags_must_be_bools(flag, tmp_path):
     with _no_generation():
         raises_named(lambda: datasets.load("darcy", 2, 1, data_dir=tmp_path, **{flag: "no"}), flag)
 
 
-@pytest.mark.xfail(strict=True, reason="datasets: `generate(progress=...)` is not checked to be a bool")
 def test_generate_progress_must_be_a_bool():
     with _no_generation():
         raises_named(lambda: datasets.generate("darcy", 1, seed=0, progress="no"), "progress")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="datasets: a `data_dir` that is not a path raises pathlib's TypeError, not naming it"
-)
 @pytest.mark.parametrize("data_dir", [3, ["a"]])
 def test_load_bad_data_dir_names_the_argument(data_dir):
     with _no_generation():
@@ -1154,10 +1139,6 @@ def _untouchable_loss(model, batch, *, key):
     raise _Called("fit started work before refusing its arguments")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="train.fit: `has_aux` is not checked to be a bool (`'no'` is truthy): found only after tracing",
-)
 @pytest.mark.parametrize("has_aux", ["no", 1, None])
 def test_fit_has_aux_must_be_a_bool(has_aux):
     run = RunOptions(steps=1, batch_size=4, progress=False)
@@ -1167,10 +1148,6 @@ def test_fit_has_aux_must_be_a_bool(has_aux):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="train.fit: array data of strings or objects reaches jax.jit and fails there, not naming `data`",
-)
 @pytest.mark.parametrize("leaf", [np.array(["a", "b", "c"]), np.array([object()] * 3)])
 def test_fit_non_numeric_array_data(leaf):
     run = RunOptions(steps=1, batch_size=1, progress=False)

@@ -20,7 +20,7 @@ import numpy as np
 from scimlx._cache import user_cache_root
 from scimlx.core._io import atomic_write
 from scimlx.core.geometry import Grid
-from scimlx.core.validate import check_int
+from scimlx.core.validate import check_bool, check_int
 
 from ._recipe import (
     Recipe,
@@ -273,6 +273,11 @@ def load(
     n_test = check_int("n_test", n_test, low=0)
     seed = check_seed(seed)
     dtype = _dtype_name(dtype)
+    cache = check_bool("cache", cache)
+    regenerate = check_bool("regenerate", regenerate)
+    progress = check_bool("progress", progress)
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(f"`data_dir` must be a str, an os.PathLike or None, got {type(data_dir).__name__}")
     if resolution is not None:
         params["resolution"] = check_int("resolution", resolution)
     resolved = recipe.resolve(preset, **params)

@@ -20,7 +20,7 @@ from jaxtyping import Array, PRNGKeyArray
 from scimlx._interrupt import Interrupted, stop_on_interrupt
 from scimlx.core._io import atomic_write
 from scimlx.core.geometry import Grid
-from scimlx.core.validate import check_choice, check_int, check_key
+from scimlx.core.validate import check_bool, check_choice, check_int, check_key
 
 __all__ = ["Generated", "Recipe", "generate", "get_recipe", "recipe_names"]
 
@@ -100,7 +100,7 @@ def get_recipe(name: str | Recipe) -> Recipe:
     if not isinstance(name, str):
         raise TypeError(f"`name` must be a recipe name (str), got {type(name).__name__}")
     if name not in _RECIPES:
-        raise ValueError(f"unknown data set {name!r}; known: {', '.join(_RECIPES)}")
+        raise ValueError(f"unknown data set {name!r}: `name` must be one of {list(_RECIPES)}, got {name!r}")
     module, attr = _RECIPES[name].split(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -118,10 +118,23 @@ class Generated:
 
 
 def _dtype_name(dtype) -> str:
-    name = jnp.dtype(dtype).name
+    """The name of `dtype`, which must be float32 or float64 (a name, a NumPy dtype or a scalar type)."""
+    if dtype is None:  # NumPy would read None as float64
+        raise TypeError("`dtype` must be 'float32' or 'float64' (or such a NumPy dtype), got None")
+    try:
+        name = jnp.dtype(dtype).name
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            f"`dtype` must be 'float32' or 'float64' (or such a NumPy dtype), got {_short(dtype)}"
+        ) from e
     if name not in ("float32", "float64"):
         raise ValueError(f"`dtype` must be float32 or float64, got {name}")
     return name
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else type(value).__name__
 
 
 MAX_SEED = 2**32 - 1
@@ -194,6 +207,7 @@ def generate(
         key = seed_key(seed, 0)
     key = check_key(key)
     dtype = _dtype_name(dtype)
+    progress = check_bool("progress", progress)
     resolved = recipe.resolve(preset, **params)
     check_sample_count(recipe, resolved, n)
     chunk_size = check_int("chunk_size", chunk_size, optional=True)

@@ -26,7 +26,7 @@ import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from scimlx._interrupt import Interrupted, stop_on_interrupt
-from scimlx.core.validate import check_int, check_key
+from scimlx.core.validate import check_bool, check_int, check_key
 
 from ._checkpoint import (
     CheckpointError,
@@ -108,6 +108,11 @@ def _check_array_data(data: PyTree) -> tuple[PyTree, int]:
             raise TypeError(
                 "`data` must be None, a sampler `key -> batch`, or a PyTree of arrays with a "
                 f"common leading sample axis; got a leaf of type {type(leaf)}."
+            )
+        if not (jnp.issubdtype(leaf.dtype, jnp.number) or jnp.issubdtype(leaf.dtype, jnp.bool_)):
+            raise TypeError(
+                f"`data` arrays must be numeric or bool; got an array of dtype {leaf.dtype} "
+                "(strings or Python objects cannot be trained on)."
             )
         if leaf.ndim == 0:
             raise ValueError("`data` arrays need a leading sample axis; got a 0-d array.")
@@ -220,6 +225,7 @@ def _auto_devices(batch_size: int) -> int | None:
 
 
 def _as_step(loss_fn: Any, optimizer: Any, has_aux: bool, stateful: bool) -> AbstractTrainStep:
+    has_aux = check_bool("has_aux", has_aux)  # before it is read as a truth value ("no" is truthy)
     if isinstance(loss_fn, AbstractTrainStep):
         if optimizer is not None:
             raise ValueError("A training step carries its own optimisers: pass `optimizer=None`.")
@@ -235,7 +241,7 @@ def _as_step(loss_fn: Any, optimizer: Any, has_aux: bool, stateful: bool) -> Abs
         raise TypeError(f"`loss_fn` must be callable or an AbstractTrainStep, got {type(loss_fn)}.")
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"`optimizer` must be an `optax.GradientTransformation`, got {type(optimizer)}.")
-    return GradientStep(loss_fn, optimizer, has_aux=bool(has_aux), stateful=stateful)
+    return GradientStep(loss_fn, optimizer, has_aux=has_aux, stateful=stateful)
 
 
 # ----------------------------------------------------------------------- the compiled step
