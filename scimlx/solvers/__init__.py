@@ -1,6 +1,7 @@
 """Linear solvers for large SPD systems: the core's conjugate gradients (re-exported), a geometric multigrid
 preconditioner, and the deep conjugate direction method (DCDM) with its network, data and training."""
 
+from scimlx.core.linalg import BreakdownWarning as BreakdownWarning
 from scimlx.core.linalg import LinearOperator as LinearOperator
 from scimlx.core.linalg import SolveResult as SolveResult
 from scimlx.core.linalg import as_operator as as_operator
@@ -16,5 +17,8 @@ from ._dcdm import ritz_pairs as ritz_pairs
 from ._dcdm import ritz_rhs as ritz_rhs
 from ._multigrid import MultigridPreconditioner as MultigridPreconditioner
 from ._multigrid import multigrid_preconditioner as multigrid_preconditioner
+from ._pretrained import PRETRAINED as PRETRAINED
+from ._pretrained import pretrained_dcdm as pretrained_dcdm
+from ._pretrained import pretrained_info as pretrained_info
 from ._training import DCDMConfig as DCDMConfig
 from ._training import train_dcdm as train_dcdm

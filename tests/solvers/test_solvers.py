@@ -322,9 +322,33 @@ def test_bad_solver_input(x64):
 
 
 def test_readme_solver_example_runs():
-    namespace = run_readme_block(5, "dcdm(", {
-        "jax.random.key(4)": 'jax.random.key(4, impl="rbg")',
-        "RunOptions(epochs=1)": "RunOptions(epochs=1, progress=False)",
-    })  # fmt: skip
-    assert bool(namespace["mg"].converged) and int(namespace["mg"].iterations) < 15
-    assert int(namespace["res"].iterations) >= 1
+    """The README's example: the shipped network beats CG's iterations on a geometry it never saw."""
+    results = run_readme_block(5, "pretrained_dcdm()")["results"]
+    assert all(bool(r.converged) and not bool(r.breakdown) for r in results.values())
+    cg_iters, dcdm_iters = int(results["CG"].iterations), int(results["DCDM"].iterations)
+    assert dcdm_iters < 0.7 * cg_iters, (dcdm_iters, cg_iters)
+    assert int(results["multigrid-PCG"].iterations) < 15
+
+def test_pretrained_dcdm_is_the_shipped_network(tmp_path, monkeypatch):
+    """The shipped network loads without a download, has the reference's size; a damaged file is refused."""
+    import shutil
+
+    from scimlx.solvers import _pretrained, pretrained_dcdm, pretrained_info
+    from scimlx.train import count_params
+
+    net = pretrained_dcdm()
+    assert isinstance(net, DCDMNet) and count_params(net) == 97_457
+    info = pretrained_info()
+    assert info["recipe"]["size"] == 16 and len(info["unseen_geometries"]) == 8
+    assert all(r["dcdm"] < r["cg"] for r in info["unseen_geometries"])
+    with pytest.raises(ValueError, match="`name`"):
+        pretrained_dcdm("poisson64")
+    for f in _pretrained._WEIGHTS.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    damaged = tmp_path / "dcdm_poisson16.eqx"
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 1
+    damaged.write_bytes(bytes(data))
+    monkeypatch.setattr(_pretrained, "_WEIGHTS", tmp_path)
+    with pytest.raises(ValueError, match="damaged"):
+        pretrained_dcdm()
