@@ -91,5 +91,4 @@ def stop_on_interrupt(what: str) -> Iterator[StopFlag]:
         yield flag
     finally:
         _active = None
-        if not (flag.requested and _hard_exit):  # a command that was asked to stop keeps the default action
-            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
