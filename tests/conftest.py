@@ -1,9 +1,10 @@
 import os
+import signal
 
 import jax
 import pytest
 
-# the `scimlx` command keeps compiled programs under the user's cache directory; not during the tests
+# scimlx keeps compiled programs under the user's cache directory; not during the tests
 os.environ.setdefault("SCIMLX_JAX_CACHE", "0")
 
 
@@ -27,3 +28,13 @@ def getkey():
         return sub
 
     return _getkey
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_handler_restored():
+    """Every test leaves the process's Ctrl-C handler as it found it (a leaked one can kill the test run)."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    if signal.getsignal(signal.SIGINT) is not before:
+        signal.signal(signal.SIGINT, before)
+        pytest.fail("the test left another Ctrl-C (SIGINT) handler installed")

@@ -8,6 +8,7 @@ import pathlib
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 
 from scimlx.core.validate import check_choice
 
@@ -40,7 +41,9 @@ def pretrained_dcdm(name: str = "poisson16") -> DCDMNet:
     if digest != meta["sha256"]:
         raise ValueError(f"the shipped weights {path.name} are damaged (SHA-256 mismatch); reinstall scimlx")
     net = meta["network"]
-    like = eqx.filter_eval_shape(DCDMNet, net["ndim"], net["variant"], key=jax.random.key(0))
+    like = eqx.filter_eval_shape(  # float32 as saved, whether or not 64-bit mode is on
+        lambda: DCDMNet(net["ndim"], net["variant"], dtype=jnp.float32, key=jax.random.key(0))
+    )
     return eqx.tree_deserialise_leaves(path, like)
 
 

@@ -384,7 +384,7 @@ def test_deterministic_ic_refuses_copies(tmp_path):
         generate("kuramoto_sivashinsky", 2, seed=0, ic="medida")
     from scimlx.datasets import load
 
-    with pytest.raises(ValueError, match="n_train \\+ n_test"):
+    with pytest.raises(ValueError, match="`n_train` \\+ `n_test`"):
         load("kuramoto_sivashinsky", preset="paper", data_dir=tmp_path)  # default 1000 + 200
 
 

@@ -48,9 +48,9 @@ def _direct(system, b):
 
 @pytest.fixture(scope="module")
 def system16():
-    with jax.enable_x64(True):
+    with jax.enable_x64(True):  # built in float64; 64-bit mode is not left on for the other tests
         system, b = _system(16)
-        yield system, b
+    return system, b
 
 
 def test_cg_pcg_and_multigrid_solve_a_poisson_system_to_tolerance(system16, x64):
