@@ -97,6 +97,7 @@ def test_shapes_2d(lsm2d, shape):
     assert any(jax.tree_util.tree_leaves(changed))
 
 
+@pytest.mark.slow
 def test_shapes_1d_and_explicit_padding():
     model, state = eqx.nn.make_with_state(LSM)(2, 3, ndim=1, width=8, key=rbg_key(3))
     x = jax.random.normal(jax.random.key(4), (2, 2, 40))  # pad 8 -> 48, patch 3
@@ -109,6 +110,7 @@ def test_shapes_1d_and_explicit_padding():
     assert y.shape == (2, 3, 20) and bool(jnp.all(jnp.isfinite(y)))
 
 
+@pytest.mark.slow
 def test_shapes_3d():
     model, state = eqx.nn.make_with_state(LSM)(1, 1, ndim=3, width=8, key=rbg_key(5))
     assert model.padding_and_patch((16, 16, 16)) == ((0, 0, 0), (1, 1, 1))
@@ -118,6 +120,7 @@ def test_shapes_3d():
     assert y.shape == (2, 1, 16, 16, 16) and bool(jnp.all(jnp.isfinite(y)))
 
 
+@pytest.mark.slow
 def test_gradients_finite_and_nonzero(lsm2d):
     model, state = lsm2d
     x = jax.random.normal(jax.random.key(7), (2, 1, 20, 24))

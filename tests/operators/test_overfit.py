@@ -10,6 +10,8 @@ from scimlx.train import RunOptions
 
 from .helpers import rbg_key
 
+pytestmark = pytest.mark.slow  # the slower tier: `pytest -m slow`
+
 
 @pytest.fixture(scope="module")
 def darcy16():

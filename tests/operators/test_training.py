@@ -193,6 +193,7 @@ def test_batchnorm_follows_pytorch():
     assert count_params(BatchNorm(3)) == 6  # also when built without make_with_state
 
 
+@pytest.mark.slow
 def test_readme_operator_example_runs(monkeypatch, tmp_path):
     monkeypatch.setenv("SCIMLX_DATA", str(tmp_path))
     # faster initialisation here

@@ -130,6 +130,7 @@ def test_gradients_finite_and_nonzero_for_every_leaf(small_models):
     assert_gradients_finite_and_nonzero(model, state, x, target)
 
 
+@pytest.mark.slow
 def test_batch_norm_training_and_inference_modes(small_models):
     model, state, _ = small_models[1]
     x = jax.random.normal(jax.random.key(7), (3, 2, 13))

@@ -63,6 +63,7 @@ def test_full_covariance_rotates_the_gaussians(x64):
     np.testing.assert_allclose(full3.features(jnp.ones(3)), diag3.features(jnp.ones(3)), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_chunked_evaluation_equals_unchunked(x64):
     model = PIG(3, 50, key=_key())
     pts = jax.random.uniform(_key(2), (37, 3), minval=0.0, maxval=2.0)

@@ -99,6 +99,7 @@ def test_condition_point_counts_follow_the_reference():
     assert get_problem("helmholtz_2d").residual_weight == 1e-4
 
 
+@pytest.mark.slow
 def test_every_problem_builds_with_a_test_set():
     for name in problem_names():
         problem = get_problem(name, preset="quick")
@@ -123,6 +124,7 @@ def test_allen_cahn_reference_is_a_converged_solution(x64):
     assert float(jnp.max(jnp.abs(u[-1]))) > 0.95
 
 
+@pytest.mark.slow
 def test_nonlinear_diffusion_reference_converges_at_second_order(x64):
     sols = {}
     for n in (17, 33, 65):

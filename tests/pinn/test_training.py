@@ -24,6 +24,7 @@ def helmholtz():
     return get_problem("helmholtz_2d", preset="quick", n_collocation=256, n_boundary=64, test_resolution=32)
 
 
+@pytest.mark.slow
 def test_pig_beats_the_mlp_pinn_on_helmholtz_at_the_same_steps(helmholtz):
     # the paper's Helmholtz claim (PIG 4e-5 against PINN 4e-1) at 150 Adam steps with the reference schedule
     recipe = PINNConfig(steps=150, decay_rate=0.9995, decay_steps=1, resample_every=1)
@@ -78,6 +79,7 @@ def test_fit_resamples_every_n_steps():
             key=_key(), run=RunOptions(steps=2, progress=False), resample_every=2)
 
 
+@pytest.mark.slow
 def test_training_checkpoints_and_resumes(tmp_path):
     problem = get_problem("klein_gordon_2p1d", preset="quick", n_collocation=64, n_initial=16, n_boundary=8,
                           test_resolution=6)
@@ -94,6 +96,7 @@ def test_training_checkpoints_and_resumes(tmp_path):
         train_pinn(problem, model, run=dataclasses.replace(run, steps=5, checkpoint_dir=tmp_path), **kw)
 
 
+@pytest.mark.slow
 def test_lbfgs_option_decreases_the_loss(helmholtz):
     res = train_pinn(helmholtz, PIG(2, 10, box=helmholtz.box, key=_key()), key=jax.random.key(0),
                      config=PINNConfig(optimizer="lbfgs", resample_every=1000),
@@ -124,6 +127,7 @@ def test_bad_training_input(helmholtz):
         Problem("ks", KuramotoSivashinsky(), Box((0, 0, 0), (1, 1, 1)), exact=lambda z: z[0], test_shape=3)
 
 
+@pytest.mark.slow
 def test_readme_pinn_example_runs():
     namespace = run_readme_block(4, "train_pinn(", {"jax.random.key(0)": 'jax.random.key(0, impl="rbg")'})
     res = namespace["res"]

@@ -74,6 +74,7 @@ def test_cg_pcg_and_multigrid_solve_a_poisson_system_to_tolerance(system16, x64)
     assert int(results["multigrid"].iterations) * 4 < int(results["cg"].iterations)
 
 
+@pytest.mark.slow
 def test_multigrid_is_symmetric_positive_and_vmaps(system16, x64):
     system, _ = system16
     mg = MultigridPreconditioner(system)
@@ -100,6 +101,7 @@ def test_multigrid_coarse_level_is_the_galerkin_product(x64):
     np.testing.assert_allclose(A, full, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_dcdm_with_the_exact_inverse_converges_in_one_iteration(system16, x64):
     system, b = system16
     exact = jnp.asarray(_direct(system, b))
@@ -210,6 +212,7 @@ def test_krylov_breakdown_from_the_solvers_namespace(x64):
         assert bool(jnp.all(jnp.isfinite(res.x)))
 
 
+@pytest.mark.slow
 def test_dcdm_loss_is_invariant_to_the_scale_of_the_direction(x64):
     system, b = _system(8, ndim=2, seed=6)
     net = DCDMNet(2, 64, dtype=jnp.float64, key=_key())
@@ -226,6 +229,7 @@ def test_dcdm_loss_is_invariant_to_the_scale_of_the_direction(x64):
     np.testing.assert_allclose(l1, (one + two) / 2, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_lanczos_ritz_values_match_eigh(x64):
     A = _spd(30, _key(4), cond=50.0)
     values, vectors = ritz_pairs(A, 30, key=_key(5))
@@ -272,6 +276,7 @@ def test_dcdm_net_matches_the_reference_sizes():
     np.testing.assert_allclose(out[1], net2(batch[1]), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_train_dcdm_lowers_the_loss():
     system, _ = _system(8, ndim=2, seed=8)
     values, vectors = ritz_pairs(system.operator, 40, key=_key(1))

@@ -12,6 +12,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # the slower tier: `pytest -m slow`
+
 SCRIPT = pathlib.Path(__file__).with_name("_data_parallel_script.py")
 
 

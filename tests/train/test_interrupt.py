@@ -86,6 +86,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
     assert signal.getsignal(signal.SIGINT) is handler
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_subprocess(tmp_path):
     root = pathlib.Path(__file__).parents[2]
     env = {**os.environ, "SCIMLX_JAX_CACHE": "0", "JAX_PLATFORMS": "cpu"}
