@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .validate import check_callable, check_int, check_key
+from .validate import check_callable, check_int, check_key, check_sequence
 
 
 def _as_float_tuple(name: str, value) -> tuple[float, ...]:
@@ -45,15 +45,10 @@ def _as_bool_tuple(name: str, value, n: int) -> tuple[bool, ...]:
     """One bool (for every axis) or a sequence of `n` bools."""
     if isinstance(value, (bool, np.bool_)):
         return (bool(value),) * n
-    expected = f"`{name}` must be a bool or a sequence of bools (one per axis)"
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{expected}, got {value!r}")
-    try:
-        items = tuple(value)
-    except TypeError as e:
-        raise TypeError(f"{expected}, got {value!r}") from e
+    what = "a bool or a sequence of bools (one per axis)"
+    items = check_sequence(name, value, what)
     if not all(isinstance(p, (bool, np.bool_)) for p in items):
-        raise TypeError(f"{expected}, got {value!r}")
+        raise TypeError(f"`{name}` must be {what}, got {items!r}")
     if len(items) != n:
         raise ValueError(f"`{name}` has {len(items)} entries but the grid has {n} axes")
     return tuple(bool(p) for p in items)

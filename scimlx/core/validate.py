@@ -10,6 +10,7 @@ says what was expected and what was given. Each helper returns the checked value
   [`scimlx.core.validate.check_bool`][]: scalars;
 - [`scimlx.core.validate.check_choice`][]: one of a fixed set of names;
 - [`scimlx.core.validate.check_callable`][]: a function;
+- [`scimlx.core.validate.check_sequence`][]: a sequence (never a string), as a tuple;
 - [`scimlx.core.validate.check_shape`][]: the number of axes and/or the shape of an array;
 - [`scimlx.core.validate.check_multiple`][]: a duration that is a whole multiple of a time step, within
   [`scimlx.core.validate.MULTIPLE_RTOL`][];
@@ -38,6 +39,7 @@ __all__ = [
     "check_key",
     "check_multiple",
     "check_number",
+    "check_sequence",
     "check_shape",
 ]
 
@@ -150,6 +152,25 @@ def _describe(value: Any) -> str:
     """The value's repr when short, else its type's name."""
     text = repr(value)
     return text if len(text) <= 60 else type(value).__name__
+
+
+def check_sequence(name: str, value: Any, what: str = "a sequence") -> tuple:
+    """A sequence (a tuple, a list, a generator, an array's rows), never a string or bytes.
+
+    **Arguments:**
+
+    - `name`: the argument's name, for the message.
+    - `value`: the value to check.
+    - `what`: words on what it should hold, for the message, e.g. `"a sequence of spatial axis indices"`.
+
+    **Returns:** the items as a tuple (a generator is read once).
+    """
+    if not isinstance(value, (str, bytes)):
+        try:
+            return tuple(value)
+        except TypeError:
+            pass
+    raise TypeError(f"`{name}` must be {what}, got {_describe(value)}")
 
 
 def check_callable(name: str, value: Any, what: str | None = None, *, optional: bool = False) -> Any:

@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from scimlx.core import Box, PointField, sample_boundary, sample_initial
-from scimlx.core.validate import check_int, check_number
+from scimlx.core.validate import check_int, check_number, check_sequence
 
 Value = Callable[[Array], Array] | float
 
@@ -47,12 +47,7 @@ def _axes_field(axes) -> tuple[int, ...] | None:
         return None
     if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
         axes = (axes,)
-    if isinstance(axes, (str, bytes)):
-        raise TypeError(f"`axes` must be a sequence of spatial axis indices, got {axes!r}")
-    try:
-        out = tuple(axes)
-    except TypeError as e:
-        raise TypeError(f"`axes` must be a sequence of spatial axis indices, got {axes!r}") from e
+    out = check_sequence("axes", axes, "a sequence of spatial axis indices")
     if not out:
         raise ValueError("`axes` must list at least one spatial axis (or be None for all of them)")
     return tuple(check_int(f"axes[{i}]", a, low=0) for i, a in enumerate(out))

@@ -16,6 +16,7 @@ from scimlx.core.validate import (
     check_key,
     check_multiple,
     check_number,
+    check_sequence,
     check_shape,
 )
 
@@ -205,7 +206,15 @@ def test_check_dtype():
 def test_public_names():
     assert set(validate.__all__) == {
         "MULTIPLE_RTOL", "check_bool", "check_callable", "check_choice", "check_dtype", "check_int",
-        "check_key", "check_multiple", "check_number", "check_shape",
+        "check_key", "check_multiple", "check_number", "check_sequence", "check_shape",
     }  # fmt: skip
     for name in validate.__all__:
         assert getattr(validate, name).__doc__ or name == "MULTIPLE_RTOL"
+
+
+def test_check_sequence():
+    assert check_sequence("axes", [0, 1]) == (0, 1)
+    assert check_sequence("axes", (i for i in range(3))) == (0, 1, 2)  # a generator is read once
+    for bad in ("xy", b"xy", 3, None):
+        with pytest.raises(TypeError, match="`axes` must be a sequence of axis indices"):
+            check_sequence("axes", bad, "a sequence of axis indices")
