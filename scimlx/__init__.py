@@ -10,6 +10,7 @@ import warnings
 __version__ = importlib.metadata.version("scimlx")
 
 from ._cache import enable_compilation_cache as enable_compilation_cache  # noqa: E402
+from ._interrupt import Interrupted as Interrupted  # noqa: E402
 
 try:
     enable_compilation_cache()

@@ -231,7 +231,7 @@ def _generate_parts(
     read back instead of being generated again, so an interrupted run resumes where it stopped.
 
     A first Ctrl-C stops the work after the running chunk (the chunk is finished and saved first) with
-    [`Interrupted`][scimlx._interrupt.Interrupted], whose message says how many samples and chunks were kept,
+    [`scimlx.Interrupted`][], whose message says how many samples and chunks were kept,
     and where; a second one is handled as before the call (see `scimlx._interrupt.stop_on_interrupt`).
     """
     total = sum(n for _, n in parts)
