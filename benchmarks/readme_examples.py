@@ -9,6 +9,7 @@ Data and compiled programs go to a temporary directory, so the user's caches are
 
 from __future__ import annotations
 
+import argparse
 import os
 import pathlib
 import subprocess
@@ -25,7 +26,12 @@ def blocks() -> list[str]:
 
 
 def main() -> None:
-    chosen = [int(a) for a in sys.argv[1:]]
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("blocks", nargs="*", type=int, help="which python blocks (1-based; default all)")
+    chosen = p.parse_args().blocks
+    n = len(blocks())
+    if any(not 1 <= b <= n for b in chosen):
+        p.error(f"blocks must be between 1 and {n}, got {chosen}")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "SCIMLX_DATA": f"{tmp}/data", "SCIMLX_JAX_CACHE": f"{tmp}/jax"}
         for i, block in enumerate(blocks(), start=1):
