@@ -397,6 +397,9 @@ def _stencil_size(m: int, p: int) -> int:
     return max(2 * r + 1, m + p)
 
 
+# The kernels below are jitted on their own (static axis, order, spacing): called eagerly, a derivative then
+# compiles once per shape instead of once per array operation inside it; inside a caller's jit they inline.
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
 def _fd_derivative(u: Array, axis: int, m: int, p: int, h: float) -> Array:
     n = u.shape[axis]
     r, centre, left, right = _fd_stencils(m, p)
@@ -418,6 +421,7 @@ def _wavenumbers(n: int, length: float) -> np.ndarray:
     return 2 * np.pi * np.fft.rfftfreq(n, d=length / n)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
 def _spectral_derivative(u: Array, axis: int, m: int, length: float) -> Array:
     n = u.shape[axis]
     factor = (1j * _wavenumbers(n, length)) ** m
@@ -427,6 +431,32 @@ def _spectral_derivative(u: Array, axis: int, m: int, length: float) -> Array:
     shape[axis] = factor.shape[0]
     uh = jnp.fft.rfft(u, axis=axis) * jnp.asarray(factor.reshape(shape))
     return jnp.fft.irfft(uh, n=n, axis=axis).astype(u.dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _fourier_multiply(u: Array, multiplier: Array, axes: tuple[int, ...], shape: tuple[int, ...]) -> Array:
+    out = jnp.fft.irfftn(multiplier * jnp.fft.rfftn(u, axes=axes), s=shape, axes=axes)
+    return out.astype(u.dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _div_flux_fd2(u: Array, c: Array, axis: int, h: float) -> Array:
+    """`d(c du)` along `axis`: conservative 3-point scheme with face-averaged `c` at interior nodes, the
+    expanded form `c u'' + c' u'` with one-sided stencils at the two wall nodes."""
+    uu, cc = jnp.moveaxis(u, axis, -1), jnp.moveaxis(c, axis, -1)
+    cface = 0.5 * (cc[..., 1:] + cc[..., :-1])
+    flux = cface * (uu[..., 1:] - uu[..., :-1]) / h
+    inner = (flux[..., 1:] - flux[..., :-1]) / h
+
+    def expanded(us, cs):  # c u'' + c' u' on a 4-point slab at a wall
+        last = us.ndim - 1
+        return cs * _fd_derivative(us, last, 2, 2, h) + _fd_derivative(cs, last, 1, 2, h) * _fd_derivative(
+            us, last, 1, 2, h
+        )
+
+    left = expanded(uu[..., :4], cc[..., :4])[..., :1]
+    right = expanded(uu[..., -4:], cc[..., -4:])[..., -1:]
+    return jnp.moveaxis(jnp.concatenate([left, inner, right], axis=-1), -1, axis)
 
 
 class GridField(AbstractField):
@@ -528,9 +558,7 @@ class GridField(AbstractField):
             shape = [1] * self.u.ndim
             shape[axes[j]] = k.shape[0]
             k2 = k2 + (k**2).reshape(shape)
-        uh = jnp.fft.rfftn(self.u, axes=axes)
-        out = jnp.fft.irfftn(jnp.asarray(multiplier(k2)) * uh, s=self.grid.shape[: self.ndim], axes=axes)
-        return out.astype(self.u.dtype)
+        return _fourier_multiply(self.u, jnp.asarray(multiplier(k2)), axes, self.grid.shape[: self.ndim])
 
     def laplacian(self) -> Array:
         if self.ndim > 1 and all(self.grid.periodic[: self.ndim]):
@@ -573,19 +601,7 @@ class GridField(AbstractField):
             n, h = self.grid.shape[i], self.grid.spacing[i]
             if n < _stencil_size(2, 2):
                 raise ValueError(f"grid axis {i} has {n} points; div_flux needs at least 4")
-            uu, cc = jnp.moveaxis(self.u, i, -1), jnp.moveaxis(cv, i, -1)
-            cface = 0.5 * (cc[..., 1:] + cc[..., :-1])
-            flux = cface * (uu[..., 1:] - uu[..., :-1]) / h
-            inner = (flux[..., 1:] - flux[..., :-1]) / h
-
-            def expanded(us, cs):  # c u'' + c' u' on a 4-point slab at a wall (one-sided stencils)
-                return cs * _fd_derivative(us, us.ndim - 1, 2, 2, h) + _fd_derivative(
-                    cs, cs.ndim - 1, 1, 2, h
-                ) * _fd_derivative(us, us.ndim - 1, 1, 2, h)
-
-            left = expanded(uu[..., :4], cc[..., :4])[..., :1]
-            right = expanded(uu[..., -4:], cc[..., -4:])[..., -1:]
-            total = total + jnp.moveaxis(jnp.concatenate([left, inner, right], axis=-1), -1, i)
+            total = total + _div_flux_fd2(self.u, cv, i, h)
         return total
 
     def poisson_solve(self) -> Array:

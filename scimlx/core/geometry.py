@@ -208,9 +208,14 @@ class Grid(eqx.Module):
         **Returns:** an array `(*components, *shape)`.
         """
         check_callable("fn", fn, "a function of one point")
-        vals = jnp.asarray(jax.vmap(fn)(self.points(dtype)))
-        vals = vals.reshape(self.shape + vals.shape[1:])
-        return jnp.moveaxis(vals, tuple(range(self.ndim)), tuple(range(-self.ndim, 0)))
+        return _evaluate_on_grid(self, fn, dtype)
+
+
+@eqx.filter_jit  # one compilation per function and grid when called eagerly, not one per operation in `fn`
+def _evaluate_on_grid(grid: Grid, fn, dtype) -> Array:
+    vals = jnp.asarray(jax.vmap(fn)(grid.points(dtype)))
+    vals = vals.reshape(grid.shape + vals.shape[1:])
+    return jnp.moveaxis(vals, tuple(range(grid.ndim)), tuple(range(-grid.ndim, 0)))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ A model's trainable parameters are its inexact (floating or complex) array leave
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import equinox as eqx
@@ -51,8 +52,15 @@ def trainable_mask(model: PyTree) -> PyTree[bool]:
     Trainable: inexact array leaves outside [`Fixed`][scimlx.train.Fixed] and `eqx.nn.StateIndex`.
     """
     return jax.tree.map(
-        lambda x: False if _is_excluded(x) else eqx.is_inexact_array(x), model, is_leaf=_is_excluded
+        lambda x: False if _is_excluded(x) else _is_inexact(x), model, is_leaf=_is_excluded
     )
+
+
+def _is_inexact(x: Any) -> bool:
+    """An inexact array, or its shape and dtype alone (a model built by `eqx.filter_eval_shape`)."""
+    if isinstance(x, jax.ShapeDtypeStruct):
+        return bool(jnp.issubdtype(x.dtype, jnp.inexact))
+    return eqx.is_inexact_array(x)
 
 
 def trainable(model: PyTree) -> PyTree:
@@ -65,11 +73,13 @@ def count_params(model: PyTree, *, complex_as_real: bool = True) -> int:
 
     **Arguments:**
 
-    - `model`: any PyTree, typically an Equinox module.
+    - `model`: any PyTree, typically an Equinox module; one built by `eqx.filter_eval_shape` (shapes only,
+        nothing allocated) counts the same.
     - `complex_as_real`: count a complex weight as two real parameters (default: what a real optimiser
         updates, and the FNO reference scripts' `count_params`); `False` counts it once (PyTorch's
         `numel`, as the LSM reference counts).
     """
     leaves = jax.tree.leaves(trainable(model))
     per = 2 if complex_as_real else 1
-    return int(sum(x.size * (per if jnp.iscomplexobj(x) else 1) for x in leaves))
+    return int(sum(math.prod(x.shape) * (per if jnp.issubdtype(x.dtype, jnp.complexfloating) else 1)
+                   for x in leaves))

@@ -28,6 +28,7 @@ from scimlx.core import (
     Poisson,
     get_equation,
 )
+from tests.tiers import tiered
 
 PI = math.pi
 
@@ -281,7 +282,16 @@ ORDER_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case,fd_order,n", ORDER_CASES)
+# the default tier keeps one case per scheme family; `pytest -m slow` runs them all
+ORDER_DEFAULT = [
+    c
+    for c in ORDER_CASES
+    if c[0] in ("poisson", "helmholtz", "heat", "advection", "burgers_1d", "allen_cahn_manufactured", "darcy",
+                "kuramoto_sivashinsky", "fokker_planck_ode_sde_gap")
+]
+
+
+@pytest.mark.parametrize("case,fd_order,n", tiered(ORDER_CASES, ORDER_DEFAULT))
 def test_grid_residual_converges_at_scheme_order(case, fd_order, n, x64):
     e1, e2 = _grid_error(case, n, fd_order), _grid_error(case, 2 * n, fd_order)
     observed = math.log2(e1 / e2)
@@ -325,6 +335,7 @@ def test_darcy_flux_is_conservative_and_symmetric_for_rough_coefficients(x64):
     np.testing.assert_allclose(jnp.sum(x_part[1:-1, 5]) * h, -(flux[-1] - flux[0]), rtol=1e-12, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_fokker_planck_hutchinson_is_unbiased(x64):
     eq, u, box, _, _ = _ou_gaussian()
     eq_h = FokkerPlanck(drift=eq.drift, sigma=eq.sigma, n_probes=4)
@@ -340,7 +351,11 @@ def test_fokker_planck_hutchinson_is_unbiased(x64):
 # jit, vmap and grad go through every residual
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+POINT_DEFAULT = ["heat", "helmholtz", "poisson", "nonlinear_diffusion", "burgers_1d",
+                 "fokker_planck_callable_sigma", "ns_taylor_green_pair"]
+
+
+@pytest.mark.parametrize("case", tiered(sorted(CASES), POINT_DEFAULT))
 def test_jit_vmap_grad_through_point_residuals(case):
     eq, u, box, _, time = CASES[case]()
     x = _random_points(box, 8, jax.random.key(2)).astype(jnp.float32)
@@ -361,7 +376,8 @@ GRID_CASES = ["poisson", "helmholtz", "heat", "advection", "burgers_1d", "burger
               "kuramoto_sivashinsky", "ns_manufactured_pair", "ns_vorticity_only", "fokker_planck"]
 
 
-@pytest.mark.parametrize("case", GRID_CASES)
+@pytest.mark.parametrize("case", tiered(GRID_CASES, ["poisson", "helmholtz", "heat", "burgers_1d",
+                                                     "ns_vorticity_only"]))
 def test_jit_vmap_grad_through_grid_residuals(case):
     vorticity_only = case == "ns_vorticity_only"
     eq, u, box, periodic, time = CASES["ns_manufactured_pair" if vorticity_only else case]()

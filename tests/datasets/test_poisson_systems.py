@@ -18,6 +18,7 @@ from scimlx.datasets._poisson_systems import (
 )
 from scimlx.datasets._recipe import generate
 from tests.core.test_poisson import _matfree_dense, _reference_matrix
+from tests.tiers import tiered
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def geometries():
     return {"2d": (np.asarray(g2), ("+y",)), "3d": (np.asarray(g3), ("+y", "-x"))}
 
 
-@pytest.mark.parametrize("case", ["2d", "3d"])
+@pytest.mark.parametrize("case", tiered(["2d", "3d"], ["2d"]))
 def test_operator_matches_assembly_symmetric_psd(x64, geometries, case):
     flags, open_faces = geometries[case]
     assert flags.dtype == np.int8 and set(np.unique(flags)) <= {FLUID, SOLID, EMPTY}
@@ -121,6 +122,7 @@ def test_generate_recipe_float64(x64):
     assert grid.shape == (8, 8) and grid.spacing == pytest.approx((0.125, 0.125))
 
 
+@pytest.mark.slow
 def test_generate_recipe_3d_float32_no_solve():
     g = generate("poisson_systems", 3, seed=1, resolution=6, solve=False, mask_channel=True)
     assert set(g.arrays) == {"flags", "rhs"}

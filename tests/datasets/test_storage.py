@@ -325,6 +325,7 @@ def test_readme_data_example_runs(monkeypatch, tmp_path):
     assert len(list(tmp_path.glob("darcy-*.npz"))) == 1
 
 
+@pytest.mark.slow
 def test_plot_samples(tmp_path):
     import matplotlib
 

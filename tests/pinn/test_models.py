@@ -135,6 +135,7 @@ def _fixed_arrays(model):
             if isinstance(x, Fixed)]
 
 
+@pytest.mark.slow
 def test_fixed_arrays_survive_coupled_weight_decay():
     """Coupled L2 decay moves every array the optimiser sees; the fixed means, input map and Fourier matrix
     must come out bit-identical, while the trained arrays move."""
@@ -180,6 +181,7 @@ def test_bad_model_input():
         PINN(2, 8, 2, key=0)
 
 
+@pytest.mark.slow
 def test_plot_solution_shows_model_reference_and_error(tmp_path):
     import matplotlib
 

@@ -47,9 +47,10 @@ def test_causal_loss_matches_its_definition():
     problem = get_problem("allen_cahn_1d", preset="quick")
     model = PINN(2, 8, 2, box=problem.box, key=_key())
     batch = problem.sample(64, key=_key(1))
-    total, terms = problem.loss(model, batch, causal_tol=2.0, causal_chunks=4)
+    # jitted: eagerly, each operation of the loss would compile on its own
+    total, terms = eqx.filter_jit(problem.loss)(model, batch, causal_tol=2.0, causal_chunks=4)
     pts = batch["residual"]
-    r = jax.vmap(lambda z: problem.residual(model, z))(pts)
+    r = eqx.filter_jit(lambda m, z: jax.vmap(lambda zi: problem.residual(m, zi))(z))(model, pts)
     r = np.asarray(r)[np.argsort(np.asarray(pts[:, 1]))].reshape(4, 16)
     chunk = (r**2).mean(axis=1)
     w = np.exp(-2.0 * np.concatenate([[0.0], np.cumsum(chunk)[:-1]]))

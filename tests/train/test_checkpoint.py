@@ -266,6 +266,7 @@ def test_resume_of_a_checkpoint_without_fingerprint_warns(tmp_path):
     assert "fingerprint" in read_checkpoint_metadata(path)
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_recipe(tmp_path):
     from scimlx.pinn import PINN, PINNConfig, get_problem, train_pinn
 

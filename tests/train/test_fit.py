@@ -9,6 +9,7 @@ import optax
 import pytest
 
 from scimlx.train import CHECKPOINT_NAME, FitResult, NonFiniteLossError, RunOptions, fit, lbfgs
+from tests.tiers import tiered
 
 
 def _data(n=13):
@@ -168,7 +169,7 @@ def test_eval_hook_steps():
     assert [s for s, _ in result.history["eval"]] == [3]
 
 
-@pytest.mark.parametrize("kind", ["arrays", "sampler"])
+@pytest.mark.parametrize("kind", tiered(["arrays", "sampler"], ["arrays"]))
 def test_resume_is_bit_identical(tmp_path, kind):
     if kind == "arrays":
         # 13 samples, batches of 5: 3 steps per epoch with a partial last batch; step 10
@@ -221,6 +222,7 @@ def test_resume_is_bit_identical(tmp_path, kind):
     _assert_trees_equal(again.model, second.model)
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_epochs(tmp_path):
     data = _data(13)
     key, base = jax.random.key(8), RunOptions(batch_size=5, epochs=7, progress=False)
@@ -448,6 +450,7 @@ def test_lbfgs_minimises_quadratic():
     np.testing.assert_allclose(result.model.v, jnp.linalg.solve(a, b), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_lbfgs_with_state():
     data = _data(16)
     model, state = eqx.nn.make_with_state(_BNNet)(key=jax.random.key(9))

@@ -226,6 +226,8 @@ def test_count_params_and_trainable():
     # w: 6, z: 4 complex = 8 reals, BatchNorm: weight + bias = 6; the fixed shift and running stats excluded
     assert count_params(net) == 6 + 8 + 6
     assert count_params(net, complex_as_real=False) == 6 + 4 + 6
+    shapes_only = eqx.filter_eval_shape(Net)  # ShapeDtypeStruct leaves count the same
+    assert count_params(shapes_only) == 6 + 8 + 6 and count_params(shapes_only, complex_as_real=False) == 16
     params = trainable(net)
     assert params.shift.array is None and params.w is not None
     assert count_params(eqx.nn.MLP(2, 1, 8, 2, key=jax.random.key(0))) == 2 * 8 + 8 + 8 * 8 + 8 + 8 + 1
