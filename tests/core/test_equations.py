@@ -291,7 +291,7 @@ ORDER_DEFAULT = [
 ]
 
 
-@pytest.mark.parametrize("case,fd_order,n", tiered(ORDER_CASES, ORDER_DEFAULT))
+@pytest.mark.parametrize("case,fd_order,n", tiered(ORDER_CASES, ORDER_DEFAULT, unpack=True))
 def test_grid_residual_converges_at_scheme_order(case, fd_order, n, x64):
     e1, e2 = _grid_error(case, n, fd_order), _grid_error(case, 2 * n, fd_order)
     observed = math.log2(e1 / e2)

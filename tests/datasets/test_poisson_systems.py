@@ -104,6 +104,7 @@ def test_geometry_options():
     assert np.pi * (6 - 0.5**0.5) ** 2 / 4 <= count <= np.pi * (6 + 0.5**0.5) ** 2
 
 
+@pytest.mark.slow
 def test_generate_recipe_float64(x64):
     g = generate(
         "poisson_systems", 3, seed=0, dtype="float64", ndim=2, resolution=8, chunk_size=2, empty_fraction=0.2

@@ -43,6 +43,7 @@ def test_grf_periodic_is_fno_gaussian_rf(x64):
     np.testing.assert_allclose(got, expected, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_grf_neumann_spectrum_decays_as_prescribed(x64):
     """The DCT coefficients of many draws have variance proportional to (pi^2 |k|^2 + tau^2)^(-alpha)."""
     s, alpha, tau, n = 16, 2.0, 3.0, 400

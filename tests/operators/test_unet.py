@@ -11,6 +11,7 @@ import pytest
 from scimlx.operators._common import apply_batch
 from scimlx.operators._unet import UNet, _max_pool2
 from scimlx.train import count_params
+from tests.tiers import tiered
 
 from .helpers import assert_gradients_finite_and_nonzero, rbg_key
 
@@ -56,7 +57,7 @@ def small_models():
     return out
 
 
-@pytest.mark.parametrize("ndim", [1, 2, 3])
+@pytest.mark.parametrize("ndim", tiered([1, 2, 3], [2]))
 def test_output_shapes_every_dimension(small_models, ndim):
     model, state, shape = small_models[ndim]
     x = jax.random.normal(jax.random.key(0), (2, 2, *shape))
@@ -123,6 +124,7 @@ def test_architecture_follows_pdebench():
     assert model.head.kernel_size == (1, 1) and model.head.use_bias
 
 
+@pytest.mark.slow
 def test_gradients_finite_and_nonzero_for_every_leaf(small_models):
     model, state, _ = small_models[1]  # every layer kind; 1-D keeps the compilation short
     x = jax.random.normal(jax.random.key(5), (2, 2, 13))

@@ -81,6 +81,7 @@ def test_chunked_evaluation_equals_unchunked(x64):
         np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_gradients_reach_means_scales_and_weights():
     problem = get_problem("helmholtz_2d", preset="quick")
     model = PIG(2, 20, box=problem.box, key=_key())

@@ -61,6 +61,7 @@ def test_flow_mixing_is_smooth_at_the_vortex_centre(x64):
         assert np.isfinite(float(r)) and abs(float(r)) < 1e-9
 
 
+@pytest.mark.slow
 def test_heat_with_neumann_periodic_and_initial_conditions(x64):
     # u = exp(-pi^2 k t) cos(pi x) cos(2 pi y) on [0,1]x[0,1]: Neumann-zero in x, periodic in y
     kappa = 0.1
