@@ -1,4 +1,5 @@
-"""Neural operators: LSM (Latent Spectral Models), the FNO and U-Net baselines, their training recipes."""
+"""Neural operators: LSM (Latent Spectral Models), MgNO (multigrid), the FNO and U-Net baselines, their
+training recipes."""
 
 from ._common import (
     apply_batch as apply_batch,
@@ -26,6 +27,21 @@ from ._lsm import (
 )
 from ._lsm import (
     upsample_bilinear_aligned as upsample_bilinear_aligned,
+)
+from ._mgno import (
+    MGNO_CONFIGS as MGNO_CONFIGS,
+)
+from ._mgno import (
+    MgConv as MgConv,
+)
+from ._mgno import (
+    MgNO as MgNO,
+)
+from ._mgno import (
+    conv_transpose as conv_transpose,
+)
+from ._mgno import (
+    prolongation_kernels as prolongation_kernels,
 )
 from ._training import (
     OperatorConfig as OperatorConfig,
