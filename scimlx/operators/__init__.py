@@ -56,6 +56,9 @@ from ._training import (
     evaluate_operator as evaluate_operator,
 )
 from ._training import (
+    relative_h1 as relative_h1,
+)
+from ._training import (
     relative_l2 as relative_l2,
 )
 from ._training import (

@@ -15,6 +15,7 @@ from ._optim import adam_l2 as adam_l2
 from ._optim import exponential_decay as exponential_decay
 from ._optim import lbfgs as lbfgs
 from ._optim import one_cycle as one_cycle
+from ._optim import one_cycle_momentum as one_cycle_momentum
 from ._optim import step_decay as step_decay
 from ._options import RunOptions as RunOptions
 from ._params import Fixed as Fixed

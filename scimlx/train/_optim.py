@@ -17,11 +17,19 @@ def _check_lr(name: str, value):
     return check_number(name, value, low=0.0)
 
 
+def _adam_l2_chain(learning_rate, weight_decay, b1, b2, eps) -> optax.GradientTransformation:
+    return optax.chain(
+        optax.add_decayed_weights(weight_decay),
+        optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
+        optax.scale_by_learning_rate(learning_rate),
+    )
+
+
 def adam_l2(
     learning_rate: float | Schedule,
     weight_decay: float = 0.0,
     *,
-    b1: float = 0.9,
+    b1: float | Schedule = 0.9,
     b2: float = 0.999,
     eps: float = 1e-8,
 ) -> optax.GradientTransformation:
@@ -35,7 +43,10 @@ def adam_l2(
 
     - `learning_rate`: a non-negative float, or an optax schedule `step -> lr`.
     - `weight_decay`: the non-negative L2 coefficient.
-    - `b1`, `b2`: the exponential decay rates of the moment estimates, in `[0, 1)`.
+    - `b1`, `b2`: the exponential decay rates of the moment estimates, in `[0, 1)`. `b1` may be a schedule
+        `step -> b1` (e.g. [`scimlx.train.one_cycle_momentum`][]); it is then injected through
+        `optax.inject_hyperparams`, and each step's bias correction `1 - b1**t` uses that step's `b1`, as
+        PyTorch's Adam does when a scheduler changes `betas`.
     - `eps`: the non-negative term added to the denominator.
 
     **Returns:**
@@ -44,19 +55,18 @@ def adam_l2(
     """
     learning_rate = _check_lr("learning_rate", learning_rate)
     weight_decay = check_number("weight_decay", weight_decay, low=0.0)
-    b1 = check_number("b1", b1, low=0.0, high=1.0, high_open=True)
+    if not callable(b1):
+        b1 = check_number("b1", b1, low=0.0, high=1.0, high_open=True)
     b2 = check_number("b2", b2, low=0.0, high=1.0, high_open=True)
     eps = check_number("eps", eps, low=0.0)
-    return optax.chain(
-        optax.add_decayed_weights(weight_decay),
-        optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
-        optax.scale_by_learning_rate(learning_rate),
-    )
+    if callable(b1):
+        return optax.inject_hyperparams(_adam_l2_chain, static_args=("b2", "eps"))(
+            learning_rate=learning_rate, weight_decay=weight_decay, b1=b1, b2=b2, eps=eps
+        )
+    return _adam_l2_chain(learning_rate, weight_decay, b1, b2, eps)
 
 
-def step_decay(
-    init_value: float, step_size: int, gamma: float, *, steps_per_epoch: int = 1
-) -> Schedule:
+def step_decay(init_value: float, step_size: int, gamma: float, *, steps_per_epoch: int = 1) -> Schedule:
     """Staircase exponential decay every `step_size` epochs: PyTorch's `StepLR`.
 
     `lr(step) = init_value * gamma ** floor(epoch / step_size)` with
@@ -142,8 +152,8 @@ def one_cycle(
     `steps_per_epoch > 1` the schedule is a per-epoch staircase (as when PyTorch's
     scheduler is stepped once per epoch), and `total_steps` then counts epochs.
 
-    Only the learning rate is scheduled: PyTorch's `cycle_momentum` (which also cycles
-    Adam's `beta1`) is not reproduced.
+    Only the learning rate is scheduled here; PyTorch's `cycle_momentum` (which also cycles
+    Adam's `beta1`) is [`scimlx.train.one_cycle_momentum`][], given to `adam_l2` as `b1`.
 
     **Arguments:**
 
@@ -160,9 +170,7 @@ def one_cycle(
     """
     total_steps = check_int("total_steps", total_steps)
     max_lr = check_number("max_lr", max_lr, low=0.0)
-    pct_start = check_number(
-        "pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True
-    )
+    pct_start = check_number("pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True)
     div_factor = check_number("div_factor", div_factor, low=0.0, low_open=True)
     final_div_factor = check_number("final_div_factor", final_div_factor, low=0.0, low_open=True)
     steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch)
@@ -187,6 +195,57 @@ def one_cycle(
             cool = _anneal(max_lr, min_lr, (t - end1) / (end2 - end1))
         else:
             cool = jnp.asarray(min_lr, jnp.float32)
+        return jnp.where(t <= end1, warm, cool)
+
+    return schedule
+
+
+def one_cycle_momentum(
+    total_steps: int,
+    *,
+    pct_start: float = 0.3,
+    base_momentum: float = 0.85,
+    max_momentum: float = 0.95,
+    steps_per_epoch: int = 1,
+) -> Schedule:
+    """The momentum half of PyTorch's `OneCycleLR(cycle_momentum=True)`: Adam's `b1` against the rate.
+
+    With the phase ends `e1`, `e2` of [`scimlx.train.one_cycle`][], `b1` at scheduler step `t` is
+    `cos_anneal(max_momentum, base_momentum, t / e1)` while the learning rate rises, then
+    `cos_anneal(base_momentum, max_momentum, (t - e1) / (e2 - e1))`; it starts at `max_momentum`. Give it to
+    [`scimlx.train.adam_l2`][] as `b1`, with the same `total_steps`, `pct_start` and `steps_per_epoch` as the
+    learning-rate schedule.
+
+    **Arguments:**
+
+    - `total_steps`: scheduler steps in the cycle (positive integer).
+    - `pct_start`: the fraction of the cycle in the first phase, in `(0, 1)`.
+    - `base_momentum`, `max_momentum`: the lower and upper `b1`, `0 <= base <= max < 1` (PyTorch: 0.85, 0.95).
+    - `steps_per_epoch`: optimiser steps per scheduler step.
+
+    **Returns:**
+
+    An optax schedule `step -> b1`.
+    """
+    total_steps = check_int("total_steps", total_steps)
+    pct_start = check_number("pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True)
+    max_momentum = check_number("max_momentum", max_momentum, low=0.0, high=1.0, high_open=True)
+    base_momentum = check_number("base_momentum", base_momentum, low=0.0, high=max_momentum)
+    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch)
+    end1 = pct_start * total_steps - 1.0
+    end2 = total_steps - 1.0
+
+    def _anneal(start, end, pct):
+        pct = jnp.clip(pct, 0.0, 1.0)
+        return end + (start - end) * jnp.cos(0.5 * jnp.pi * pct) ** 2
+
+    def schedule(step):
+        t = jnp.floor_divide(jnp.asarray(step), steps_per_epoch).astype(jnp.float32)
+        warm = _anneal(max_momentum, base_momentum, t / end1) if end1 > 0 else jnp.float32(base_momentum)
+        if end2 > end1:
+            cool = _anneal(base_momentum, max_momentum, (t - end1) / (end2 - end1))
+        else:
+            cool = jnp.float32(max_momentum)
         return jnp.where(t <= end1, warm, cool)
 
     return schedule

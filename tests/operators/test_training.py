@@ -11,6 +11,7 @@ from scimlx.operators._training import (
     OperatorConfig,
     UnitGaussianNormalizer,
     evaluate_operator,
+    relative_h1,
     relative_l2,
     rollout,
     train_operator,
@@ -51,6 +52,40 @@ def test_relative_l2_matches_numpy():
     a, b = rng.normal(size=(3, 2, 5, 5)), rng.normal(size=(3, 2, 5, 5))
     expected = [np.linalg.norm(a[i] - b[i]) / np.linalg.norm(b[i]) for i in range(3)]
     np.testing.assert_allclose(relative_l2(jnp.asarray(a), jnp.asarray(b)), expected, rtol=1e-6)
+
+
+def _reference_h1(a, b, truncation):
+    """MgNO's HsLoss(k=1) per sample, written out with the reference's wavenumber list (channels first)."""
+    out = []
+    for i in range(a.shape[0]):
+        weight = 1.0
+        for axis, n in enumerate(a.shape[2:]):
+            k = np.abs(np.concatenate([np.arange(0, n // 2), np.arange((-n) // 2, 0)]))  # torch: -n//2
+            if truncation:
+                k = k * (k < truncation)
+            shape = [1] * (a.ndim - 2)
+            shape[axis] = n
+            weight = weight + (k**2).reshape(shape)
+        fa = np.fft.fftn(a[i], axes=range(1, a.ndim - 1), norm="ortho") * np.sqrt(weight)
+        fb = np.fft.fftn(b[i], axes=range(1, a.ndim - 1), norm="ortho") * np.sqrt(weight)
+        out.append(np.linalg.norm(fa - fb) / np.linalg.norm(fb))
+    return np.array(out)
+
+
+# odd sizes: the reference lists |k| = (n+1)/2 where fftfreq has (n-1)/2; truncation at 20 removes both when
+# (n+1)/2 >= 20 (as at 211 x 211), so the 45 x 41 case compares odd sizes
+@pytest.mark.parametrize("shape,truncation", [((8, 8), 3), ((8, 6), None), ((45, 41), 20), ((12,), 4)])
+def test_relative_h1_matches_the_reference_formula(shape, truncation):
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(3, 2, *shape)), rng.normal(size=(3, 2, *shape))
+    got = relative_h1(jnp.asarray(a), jnp.asarray(b), truncation=truncation)
+    np.testing.assert_allclose(got, _reference_h1(a, b, truncation), rtol=1e-5)
+    # smooth errors weigh less in H1 than in L2, oscillating ones more
+    x = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    target = jnp.asarray(np.sin(x) + 2.0)[None, None]
+    low, high = target + 0.1 * jnp.sin(jnp.asarray(x)), target + 0.1 * jnp.sin(7 * jnp.asarray(x))
+    assert float(relative_h1(low, target)[0]) < float(relative_h1(high, target)[0])
+    np.testing.assert_allclose(relative_l2(low, target), relative_l2(high, target), rtol=1e-5)
 
 
 def test_unit_gaussian_normalizer():
@@ -147,6 +182,36 @@ def test_autoregressive_training_learns_a_shift(getkey):
     assert err < 0.01
 
 
+def test_mgno_recipe_one_cycle_and_h1_loss(getkey):
+    darcy, ns = OperatorConfig.mgno(), OperatorConfig.mgno("navier_stokes")
+    assert (darcy.schedule, darcy.loss, darcy.batch_size, darcy.learning_rate, darcy.pct_start) == (
+        "one_cycle", "h1", 8, 5e-4, 0.2)
+    assert (ns.loss, ns.learning_rate, ns.weight_decay, ns.final_div_factor, ns.normalize) == (
+        "l2", 1e-3, 1e-5, 50.0, None)
+    # a model predicting zeros has relative H1 = 1 per sample: the first losses are the batch size
+    class Zero(eqx.Module):
+        w: jax.Array
+
+        def __call__(self, x, state, *, key=None):
+            return 0.0 * self.w * x, state
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(8, 1, 6, 6)).astype(np.float32)
+    config = OperatorConfig.mgno(epochs=2, batch_size=4, normalize=None)
+    res = train_operator(Zero(jnp.ones(())), None, x, x + 1.0, key=getkey(), config=config,
+                         run=RunOptions(progress=False))
+    np.testing.assert_allclose(res.history["loss"], [4.0] * 4, rtol=1e-6)
+    # the optimiser cycles the rate and Adam's b1 once per epoch over the run's epochs
+    opt = config.optimizer(steps_per_epoch=2, epochs=10)
+    state = opt.init({"w": jnp.ones(())})
+    seen = []
+    for _ in range(8):
+        seen.append((float(state.hyperparams["learning_rate"]), float(state.hyperparams["b1"])))
+        _, state = opt.update({"w": jnp.ones(())}, state, {"w": jnp.ones(())})
+    assert seen[0] == seen[1] and seen[0][0] == pytest.approx(2.5e-4) and seen[0][1] == pytest.approx(0.95)
+    assert len(set(seen)) == 4  # one value per epoch
+
+
 def test_bad_input(getkey):
     model, state = eqx.nn.make_with_state(PointwiseBN)(1, 1, key=getkey())
     x = np.zeros((4, 1, 8, 8), np.float32)
@@ -162,6 +227,14 @@ def test_bad_input(getkey):
         OperatorConfig(epochs=0)
     with pytest.raises(ValueError, match="normalize"):
         OperatorConfig(normalize="minmax")
+    with pytest.raises(ValueError, match="loss"):
+        OperatorConfig(loss="h2")
+    with pytest.raises(ValueError, match="schedule"):
+        OperatorConfig(schedule="cosine")
+    with pytest.raises(ValueError, match="task"):
+        OperatorConfig.mgno("pipe")
+    with pytest.raises(ValueError, match="shape"):
+        relative_h1(jnp.zeros((2, 1, 4, 4)), jnp.zeros((2, 1, 4, 5)))
     with pytest.raises(TypeError, match="config"):
         train_operator(model, state, x, x, key=getkey(), config={"epochs": 1})
     y, _ = apply_batch(model, state, jnp.asarray(x), inference=True)

@@ -5,7 +5,7 @@ import numpy as np
 import optax
 import pytest
 
-from scimlx.train import adam_l2, exponential_decay, lbfgs, one_cycle, step_decay
+from scimlx.train import adam_l2, exponential_decay, lbfgs, one_cycle, one_cycle_momentum, step_decay
 
 
 def test_adam_l2_is_coupled_l2():
@@ -102,6 +102,49 @@ def test_one_cycle_is_torch_onecycle():
     assert float(sched(1000)) == pytest.approx(2.0 / 10.0 / 100.0, rel=1e-5)
 
 
+def _torch_one_cycle_momentum(step, total, pct_start=0.3, base=0.85, top=0.95):
+    # torch's OneCycleLR(cycle_momentum=True): the momentum runs max -> base, then base -> max
+    end1, end2 = float(pct_start * total) - 1, float(total) - 1
+    if step <= end1:
+        start, end, pct = top, base, step / end1
+    else:
+        start, end, pct = base, top, (step - end1) / (end2 - end1)
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+
+def test_one_cycle_momentum_is_torch_cycle_momentum():
+    sched = one_cycle_momentum(100)
+    hand = {0: 0.95, 29: 0.85, 64: 0.9, 99: 0.95}  # opposite to the rate: lowest where the rate peaks
+    for step, value in hand.items():
+        assert float(sched(step)) == pytest.approx(value, rel=1e-6)
+    sched = one_cycle_momentum(50, pct_start=0.2, base_momentum=0.8, max_momentum=0.9, steps_per_epoch=3)
+    for epoch in [0, 1, 5, 9, 10, 20, 49]:
+        expected = _torch_one_cycle_momentum(epoch, 50, 0.2, 0.8, 0.9)
+        for j in range(3):  # stepped once per epoch
+            assert float(sched(3 * epoch + j)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_adam_l2_with_a_scheduled_b1_is_torch_adam_under_onecycle():
+    lr, wd, b2, eps = 0.05, 0.1, 0.999, 1e-8
+    b1 = one_cycle_momentum(6, pct_start=0.5)
+    params = {"w": jnp.array([1.0, -2.0, 0.5])}
+    opt = adam_l2(lr, wd, b1=b1)
+    state = opt.init(params)
+    w, m, v, p = np.asarray(params["w"], np.float64), np.zeros(3), np.zeros(3), params
+    rng = np.random.default_rng(0)
+    for t in range(1, 6):
+        g = rng.normal(size=3)
+        beta1 = float(b1(t - 1))  # the scheduler's value when step t is taken
+        gt = g + wd * w
+        m = beta1 * m + (1 - beta1) * gt
+        v = b2 * v + (1 - b2) * gt**2
+        w = w - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        updates, state = opt.update({"w": jnp.asarray(g, jnp.float32)}, state, p)
+        p = optax.apply_updates(p, updates)
+        np.testing.assert_allclose(p["w"], w, rtol=1e-5, atol=1e-6)
+    assert len({round(float(b1(t)), 6) for t in range(6)}) > 2  # b1 really moved
+
+
 def test_one_cycle_per_epoch_staircase():
     per_step = one_cycle(20, 1e-3)
     per_epoch = one_cycle(20, 1e-3, steps_per_epoch=4)
@@ -145,6 +188,9 @@ def test_lbfgs_is_extra_args():
         (lambda: one_cycle(10, 1e-3, div_factor=0.0), "div_factor"),
         (lambda: one_cycle(10, 1e-3, final_div_factor=-1.0), "final_div_factor"),
         (lambda: one_cycle(10, 1e-3, steps_per_epoch=2.5), "steps_per_epoch"),
+        (lambda: one_cycle_momentum(10, base_momentum=0.96), "base_momentum"),
+        (lambda: one_cycle_momentum(10, max_momentum=1.0), "max_momentum"),
+        (lambda: one_cycle_momentum(10, pct_start=1.5), "pct_start"),
         (lambda: exponential_decay(1.0, 0, 0.5), "transition_steps"),
         (lambda: exponential_decay(1.0, 10, 0.0), "decay_rate"),
         (lambda: exponential_decay(float("nan"), 10, 0.5), "init_value"),
