@@ -9,6 +9,7 @@ import pytest
 
 from scimlx.operators import MGNO_CONFIGS, MgConv, MgNO, apply_batch, conv_transpose, prolongation_kernels
 from scimlx.train import count_params
+from tests.readme import run_readme_block
 from tests.tiers import tiered
 
 from .helpers import assert_gradients_finite_and_nonzero, rbg_key
@@ -170,7 +171,7 @@ def _apply(model, x):
 
 
 def test_odd_and_even_grids():
-    cycle = [[1, 0], [1, 0], [2, 0]]
+    cycle = [[1, 0], [2, 0]]  # two levels: 16 x 12 -> 8 x 6 (kernels 4), 13 x 11 -> 7 x 6 (kernels 3)
     even = MgNO(2, 3, width=4, n_layers=1, num_iteration=cycle, key=rbg_key(2))
     odd = MgNO(2, 3, width=4, n_layers=1, num_iteration=cycle, shape=(13, 11), key=rbg_key(2))
     assert odd.shape == (13, 11) and even.shape is None
@@ -250,3 +251,16 @@ def test_bad_input():
         model(jnp.zeros((2, 8)), eqx.nn.State(model))
     with pytest.raises(ValueError, match="too small for 2 levels"):
         model(jnp.zeros((2, 2, 2)), eqx.nn.State(model))
+
+
+def test_readme_mgno_example_runs():
+    fast_key = {"key=jax.random.key(0))  # an odd": "key=rbg_key(0))  # an odd"}
+    namespace = run_readme_block(
+        4,
+        "MgNO.from_config",
+        fast_key | {"import equinox": "from tests.operators.helpers import rbg_key\nimport equinox"},
+    )
+    assert count_params(namespace["paper"]) == 572_661
+    assert namespace["model"].shape == (33, 33)
+    assert [p.weight.shape[2:] for p in namespace["model"].convs[0].prolong] == [(3, 3), (3, 3)]
+    assert namespace["config"].schedule == "one_cycle" and namespace["config"].epochs == 2

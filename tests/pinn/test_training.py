@@ -130,6 +130,6 @@ def test_bad_training_input(helmholtz):
 
 @pytest.mark.slow
 def test_readme_pinn_example_runs():
-    namespace = run_readme_block(4, "train_pinn(", {"jax.random.key(0)": 'jax.random.key(0, impl="rbg")'})
+    namespace = run_readme_block(5, "train_pinn(", {"jax.random.key(0)": 'jax.random.key(0, impl="rbg")'})
     res = namespace["res"]
     assert 0 < res.best_error <= res.final_error < 1.5 and len(res.fit.history["loss"]) == 20
