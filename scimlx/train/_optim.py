@@ -176,25 +176,33 @@ def one_cycle(
     steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch)
 
     initial_lr = max_lr / div_factor
-    min_lr = initial_lr / final_div_factor
+    return _two_phase_cosine(
+        total_steps, pct_start, steps_per_epoch, initial_lr, max_lr, initial_lr / final_div_factor
+    )
+
+
+def _two_phase_cosine(total_steps, pct_start, steps_per_epoch, start, middle, end) -> Schedule:
+    """PyTorch's two-phase cosine `OneCycleLR` curve: `start -> middle` over scheduler steps `0 .. e1`, then
+    `middle -> end` over `e1 .. e2`, with `e1 = pct_start * total_steps - 1`, `e2 = total_steps - 1` and the
+    scheduler step `t = floor(step / steps_per_epoch)`."""
     end1 = pct_start * total_steps - 1.0
     end2 = total_steps - 1.0
 
-    def _anneal(start, end, pct):
+    def _anneal(a, b, pct):
         # (1 + cos(pi p)) / 2 = cos(pi p / 2)^2, without cancellation near p = 1.
         pct = jnp.clip(pct, 0.0, 1.0)
-        return end + (start - end) * jnp.cos(0.5 * jnp.pi * pct) ** 2
+        return b + (a - b) * jnp.cos(0.5 * jnp.pi * pct) ** 2
 
     def schedule(step):
         t = jnp.floor_divide(jnp.asarray(step), steps_per_epoch).astype(jnp.float32)
         if end1 > 0:
-            warm = _anneal(initial_lr, max_lr, t / end1)
-        else:  # empty warm-up phase: torch only ever reaches the second phase
-            warm = jnp.asarray(max_lr, jnp.float32)
+            warm = _anneal(start, middle, t / end1)
+        else:  # empty first phase: torch only ever reaches the second one
+            warm = jnp.asarray(middle, jnp.float32)
         if end2 > end1:
-            cool = _anneal(max_lr, min_lr, (t - end1) / (end2 - end1))
+            cool = _anneal(middle, end, (t - end1) / (end2 - end1))
         else:
-            cool = jnp.asarray(min_lr, jnp.float32)
+            cool = jnp.asarray(end, jnp.float32)
         return jnp.where(t <= end1, warm, cool)
 
     return schedule
@@ -232,23 +240,9 @@ def one_cycle_momentum(
     max_momentum = check_number("max_momentum", max_momentum, low=0.0, high=1.0, high_open=True)
     base_momentum = check_number("base_momentum", base_momentum, low=0.0, high=max_momentum)
     steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch)
-    end1 = pct_start * total_steps - 1.0
-    end2 = total_steps - 1.0
-
-    def _anneal(start, end, pct):
-        pct = jnp.clip(pct, 0.0, 1.0)
-        return end + (start - end) * jnp.cos(0.5 * jnp.pi * pct) ** 2
-
-    def schedule(step):
-        t = jnp.floor_divide(jnp.asarray(step), steps_per_epoch).astype(jnp.float32)
-        warm = _anneal(max_momentum, base_momentum, t / end1) if end1 > 0 else jnp.float32(base_momentum)
-        if end2 > end1:
-            cool = _anneal(base_momentum, max_momentum, (t - end1) / (end2 - end1))
-        else:
-            cool = jnp.float32(max_momentum)
-        return jnp.where(t <= end1, warm, cool)
-
-    return schedule
+    return _two_phase_cosine(
+        total_steps, pct_start, steps_per_epoch, max_momentum, base_momentum, max_momentum
+    )
 
 
 def lbfgs(
