@@ -135,7 +135,17 @@ def conv_transpose(
     `(n - 1) s - 2 p + k`: with `s = 2, p = 1` that is `2 n` for `k = 4` and `2 n - 1` for `k = 3`.
     """
     ndim = x.ndim - 1
+    if ndim < 1 or weight.ndim != ndim + 2 or weight.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"`weight` must have shape (C_in, C_out, *k) with C_in = {x.shape[0] if x.ndim else '?'} and one "
+            f"kernel size per axis of `x` (C_in, *n); got `x` {tuple(x.shape)} and `weight` "
+            f"{tuple(weight.shape)}"
+        )
+    stride = check_int("stride", stride, low=1)
+    padding = check_int("padding", padding, low=0)
     k = weight.shape[2:]
+    if padding > min(k) - 1:
+        raise ValueError(f"`padding` ({padding}) must be at most the kernel size - 1 ({min(k) - 1})")
     # the adjoint of a strided convolution: dilate the input, pad by k - 1 - p, correlate with the flipped
     # kernel whose in/out axes are swapped
     w = jnp.flip(jnp.swapaxes(weight, 0, 1), axis=tuple(range(2, 2 + ndim))).astype(x.dtype)
@@ -164,7 +174,9 @@ def prolongation_kernels(shape: Sequence[int], levels: int) -> tuple[tuple[int, 
     cells to `ceil(n / 2)`, and the transposed convolution maps them back to `n` exactly (the rule of the
     authors' `MgConv_DC_smooth` for 211 x 211). On an even grid every kernel is 4 wide.
     """
-    sizes, out = [tuple(int(n) for n in shape)], []
+    shape = tuple(check_int(f"shape[{i}]", n, low=1) for i, n in enumerate(_as_tuple("shape", shape)))
+    levels = check_int("levels", levels, low=1)
+    sizes, out = [shape], []
     for _ in range(levels - 1):
         fine = sizes[-1]
         out.append(tuple(4 - n % 2 for n in fine))

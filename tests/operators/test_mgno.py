@@ -230,6 +230,18 @@ def test_gradients_finite_and_nonzero_for_every_leaf():
 
 def test_bad_input():
     key = jax.random.key(0)
+    with pytest.raises(ValueError, match="weight"):
+        conv_transpose(jnp.ones((2, 3, 4)), jnp.ones((3, 2, 4, 4)))  # C_in mismatch
+    with pytest.raises(ValueError, match="weight"):
+        conv_transpose(jnp.ones((2, 3, 4)), jnp.ones((2, 2, 4)))  # one kernel size for two axes
+    with pytest.raises(ValueError, match="padding"):
+        conv_transpose(jnp.ones((1, 3)), jnp.ones((1, 1, 2)), padding=2)
+    with pytest.raises(ValueError, match="stride"):
+        conv_transpose(jnp.ones((1, 3)), jnp.ones((1, 1, 4)), stride=0)
+    with pytest.raises(ValueError, match="levels"):
+        prolongation_kernels((8, 8), 0)
+    with pytest.raises(TypeError, match="shape"):
+        prolongation_kernels(8, 2)
     with pytest.raises(ValueError, match="name"):
         MgNO.from_config("darcy", key=key)
     with pytest.raises(ValueError, match="too small for 6 levels"):
