@@ -32,9 +32,15 @@ def getkey():
 
 @pytest.fixture(autouse=True)
 def _ctrl_c_handler_restored():
-    """Every test leaves the process's Ctrl-C handler as it found it (a leaked one can kill the test run)."""
+    """Every test runs under Python's own Ctrl-C handler, as in a terminal, and leaves it installed (a leaked
+    one can kill the test run). A test run started in the background by a shell inherits an ignored SIGINT,
+    under which the second-Ctrl-C tests could not pass; Python's handler is installed for each test then."""
+    inherited = signal.getsignal(signal.SIGINT)
+    if inherited is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     before = signal.getsignal(signal.SIGINT)
     yield
-    if signal.getsignal(signal.SIGINT) is not before:
-        signal.signal(signal.SIGINT, before)
+    leaked = signal.getsignal(signal.SIGINT) is not before
+    signal.signal(signal.SIGINT, inherited)
+    if leaked:
         pytest.fail("the test left another Ctrl-C (SIGINT) handler installed")

@@ -164,6 +164,8 @@ def test_a_swallowed_ctrl_c_is_delivered_again():
             raise KeyboardInterrupt  # as Ctrl-C landing in JAX's gc callback
 
     hook = sys.unraisablehook
+    # the interrupt is delivered again through Python's handler; under another one it would not raise
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with _cli._interrupts_not_lost():
         obj = Finaliser()
         with pytest.raises(KeyboardInterrupt):

@@ -39,8 +39,13 @@ def _equal(a, b):
 def _press_ctrl_c(times):
     def eval_fn(model):
         for _ in range(times):
+            before = signal.getsignal(signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.01)  # the handler runs in this thread between two bytecodes
+            # wait until the handler has run (it swaps the handler, or raises): two signals still pending
+            # when a loaded machine is slow to deliver them would reach Python as one
+            deadline = time.monotonic() + 10
+            while signal.getsignal(signal.SIGINT) is before and time.monotonic() < deadline:
+                time.sleep(0.001)
         return {}
 
     return eval_fn
