@@ -1,6 +1,15 @@
-"""Neural operators: LSM (Latent Spectral Models), MgNO (multigrid), the FNO and U-Net baselines, their
-training recipes."""
+"""Neural operators: LSM (Latent Spectral Models), MgNO (multigrid), CAPE (PDE-parameter channel attention),
+the FNO and U-Net baselines, their training recipes."""
 
+from ._cape import (
+    CAPE as CAPE,
+)
+from ._cape import (
+    CAPEModule as CAPEModule,
+)
+from ._cape import (
+    curriculum_t_ar as curriculum_t_ar,
+)
 from ._common import (
     apply_batch as apply_batch,
 )
@@ -51,6 +60,9 @@ from ._training import (
 )
 from ._training import (
     UnitGaussianNormalizer as UnitGaussianNormalizer,
+)
+from ._training import (
+    curriculum_rollout as curriculum_rollout,
 )
 from ._training import (
     evaluate_operator as evaluate_operator,

@@ -23,7 +23,7 @@ from jaxtyping import Array, Float
 
 from scimlx.core.validate import check_bool, check_key
 
-__all__ = ["BATCH_AXIS", "BatchNorm", "apply_batch", "check_sample", "coordinate_channels"]
+__all__ = ["BATCH_AXIS", "BatchNorm", "apply_batch", "check_sample", "coordinate_channels", "vmap_batch"]
 
 BATCH_AXIS = "batch"
 
@@ -172,6 +172,7 @@ def apply_batch(
     state: eqx.nn.State | None,
     x: Float[Array, "batch c *spatial"],  # noqa: F821
     *,
+    pde_params: Float[Array, "batch p"] | None = None,  # noqa: F821
     inference: bool = False,
     key=None,
 ) -> tuple[Array, eqx.nn.State | None]:
@@ -182,6 +183,8 @@ def apply_batch(
     - `model`, `state`: the operator and its state (from `eqx.nn.make_with_state`; `state` may be `None`
       for a stateless model).
     - `x`: the batch, with a leading batch axis (one sample `x` is the batch `x[None]`).
+    - `pde_params`: the PDE parameters of each sample `(B, P)`, for a parameter-conditioned operator
+      ([`scimlx.operators.CAPE`][]), which needs them; other operators take none.
     - `inference`: use BatchNorm's running statistics (and leave them unchanged) instead of the batch's.
     - `key`: a PRNG key for stochastic layers (split over the batch), or `None`.
 
@@ -189,15 +192,47 @@ def apply_batch(
     without its batch axis, raise a `TypeError`/`ValueError` that names the argument, before any work.
     """
     _check_batch_arguments(model, state, x)
+    pde_params = _check_pde_params(model, pde_params, x.shape[0])
     inference = check_bool("inference", inference)
     key = None if key is None else check_key(key)
     if inference:
         model = eqx.nn.inference_mode(model)
+    if pde_params is None:
+        return vmap_batch(lambda xi, s, k: model(xi, s, key=k), state, x, key)
+    return vmap_batch(lambda xi, s, k, p: model(xi, s, key=k, pde_params=p), state, x, key, pde_params)
+
+
+def vmap_batch(call, state, x, key, *per_sample):
+    """`call(x_i, state, key_i, *per_sample_i)` over the batch axis named `"batch"` (BatchNorm's), the state
+    shared and returned once; every output but the last (the state) is batched."""
     keys = None if key is None else jax.random.split(key, x.shape[0])
-    fn = jax.vmap(
-        lambda xi, s, k: model(xi, s, key=k),
-        axis_name=BATCH_AXIS,
-        in_axes=(0, None, None if keys is None else 0),
-        out_axes=(0, None),
+    in_axes = (0, None, None if keys is None else 0) + (0,) * len(per_sample)
+
+    def one(*args):
+        *outs, new_state = call(*args)
+        return tuple(outs), new_state
+
+    outs, new_state = jax.vmap(one, axis_name=BATCH_AXIS, in_axes=in_axes, out_axes=(0, None))(
+        x, state, keys, *per_sample
     )
-    return fn(x, state, keys)
+    return (*outs, new_state)
+
+
+def _check_pde_params(model, pde_params, batch: int):
+    """The PDE parameters `(B, P)` a conditioned model needs, or `None` for one that takes none."""
+    conditioned = getattr(type(model), "conditioned", False) is True
+    if pde_params is None:
+        if conditioned:
+            raise ValueError(
+                "`pde_params` is required: this operator is conditioned on the PDE parameters of each "
+                "sample, `apply_batch(model, state, x, pde_params=p)` with `p` of shape (B, P)"
+            )
+        return None
+    if not conditioned:
+        raise ValueError(
+            f"`pde_params` given, but {type(model).__name__} is not conditioned on PDE parameters"
+        )
+    p = jnp.asarray(pde_params)
+    if p.ndim != 2 or p.shape[0] != batch:
+        raise ValueError(f"`pde_params` must have shape (B={batch}, P), got {tuple(p.shape)}")
+    return p

@@ -22,12 +22,24 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_choice, check_int, check_key, check_number
-from scimlx.train import Recipe, RunOptions, adam_l2, fit, one_cycle, one_cycle_momentum, step_decay
+from scimlx.core.validate import check_bool, check_choice, check_int, check_key, check_number
+from scimlx.train import (
+    GradientStep,
+    Recipe,
+    RunOptions,
+    adam_l2,
+    fit,
+    one_cycle,
+    one_cycle_momentum,
+    step_decay,
+    switch_at,
+)
 
-from ._common import apply_batch
+from ._cape import CAPE, curriculum_t_ar
+from ._common import apply_batch, vmap_batch
 
 __all__ = [
     "OperatorConfig",
@@ -35,6 +47,7 @@ __all__ = [
     "UnitGaussianNormalizer",
     "evaluate_operator",
     "relative_h1",
+    "curriculum_rollout",
     "relative_l2",
     "rollout",
     "train_operator",
@@ -141,6 +154,16 @@ class OperatorConfig(Recipe):
     - `loss`: the training loss of steady tasks, summed over the batch: `"l2"` (relative L2) or `"h1"` (the
         relative Fourier H1 norm, [`scimlx.operators.relative_h1`][]). Autoregressive tasks use relative L2.
     - `normalize`: `"gaussian"` (point-wise, steady tasks in the references) or `None`.
+    - `reduction`: how the per-sample losses of a batch combine, `"sum"` (LSM, FNO, MgNO) or `"mean"` (CAPE).
+    - `input_noise`: the standard deviation of Gaussian noise added to every input window of a training
+        rollout (CAPE: 1e-3); 0 for none.
+    - `curriculum`: CAPE's curriculum from teacher forcing to autoregressive training
+        ([`scimlx.operators.curriculum_t_ar`][]); without it every step feeds its prediction back.
+    - `warmup_epochs`: epochs at the start that train only a CAPE model's module on its auxiliary loss, with
+        an Adam of its own (the base held); the main optimiser starts after them and its step schedule is
+        counted from the epoch after (as the reference steps `StepLR` only for `epoch > warmup`).
+    - `aux_weight`: the weight of a CAPE model's auxiliary loss (the relative L2 of its module's guess of the
+        next state) in the training loss (5.7e-5 in 1-D, 8.34e-5 in 2-D).
     """
 
     epochs: int = 500
@@ -155,6 +178,11 @@ class OperatorConfig(Recipe):
     final_div_factor: float = 100.0
     loss: Literal["l2", "h1"] = "l2"
     normalize: Literal["gaussian"] | None = "gaussian"
+    reduction: Literal["sum", "mean"] = "sum"
+    input_noise: float = 0.0
+    curriculum: bool = False
+    warmup_epochs: int = 0
+    aux_weight: float = 0.0
 
     def __post_init__(self):
         check_int("epochs", self.epochs)
@@ -169,6 +197,13 @@ class OperatorConfig(Recipe):
         check_number("final_div_factor", self.final_div_factor, low=0, low_open=True)
         check_choice("loss", self.loss, ("l2", "h1"))
         check_choice("normalize", self.normalize, ("gaussian", None))
+        check_choice("reduction", self.reduction, ("sum", "mean"))
+        check_number("input_noise", self.input_noise, low=0)
+        check_bool("curriculum", self.curriculum)
+        check_int("warmup_epochs", self.warmup_epochs, low=0)
+        check_number("aux_weight", self.aux_weight, low=0)
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"`warmup_epochs` ({self.warmup_epochs}) must be below `epochs` ({self.epochs})")
 
     @classmethod
     def mgno(cls, task: Literal["darcy", "navier_stokes"] = "darcy", **overrides) -> OperatorConfig:
@@ -193,6 +228,21 @@ class OperatorConfig(Recipe):
             )
         return cls(**{**common, **preset, **overrides})
 
+    @classmethod
+    def cape(cls, ndim: int = 1, **overrides) -> OperatorConfig:
+        """CAPE's recipe (`fno/train.py` with `config_PrmEmbd_*.yaml`): Adam with coupled L2 1e-4 at 3e-3,
+        halved every 20 epochs after the warm-up, 100 epochs, batch 50, the batch mean of the per-step
+        relative L2 summed over the rollout, input noise 1e-3, the curriculum, 3 warm-up epochs and an
+        auxiliary weight of 5.7e-5 (1-D) or 8.34e-5 (2-D), no normalisation. For the baseline without CAPE
+        module, pass `warmup_epochs=0, aux_weight=0.0`. `overrides` replace any field."""
+        ndim = check_choice("ndim", ndim, (1, 2))
+        preset = dict(
+            epochs=100, batch_size=50, learning_rate=3e-3, weight_decay=1e-4, schedule="step", step_size=20,
+            gamma=0.5, loss="l2", normalize=None, reduction="mean", input_noise=1e-3, curriculum=True,
+            warmup_epochs=3, aux_weight=5.7e-5 if ndim == 1 else 8.34e-5,
+        )  # fmt: skip
+        return cls(**{**preset, **overrides})
+
     def run_defaults(self) -> dict:
         return {"epochs": self.epochs, "batch_size": self.batch_size}
 
@@ -200,7 +250,10 @@ class OperatorConfig(Recipe):
         """Adam with coupled L2 decay under the recipe's schedule; a one-cycle schedule spans `epochs` (the
         run's, default the recipe's)."""
         if self.schedule == "step":
-            lr = step_decay(self.learning_rate, self.step_size, self.gamma, steps_per_epoch=steps_per_epoch)
+            lr = step_decay(
+                self.learning_rate, self.step_size, self.gamma, steps_per_epoch=steps_per_epoch,
+                delay_epochs=1 if self.warmup_epochs else 0,
+            )  # fmt: skip
             return adam_l2(lr, self.weight_decay)
         epochs = self.epochs if epochs is None else epochs
         cycle = dict(pct_start=self.pct_start, steps_per_epoch=steps_per_epoch)
@@ -212,6 +265,26 @@ class OperatorConfig(Recipe):
             **cycle,
         )
         return adam_l2(lr, self.weight_decay, b1=one_cycle_momentum(epochs, **cycle))
+
+    def warmup_optimizer(self, main, steps_per_epoch: int):
+        """`main` preceded by the warm-up: for `warmup_epochs` epochs only the parameters labelled `"cape"`
+        move, with an Adam of their own at the initial rate; then `main` (fresh) moves every parameter. An
+        `optax.multi_transform` over the labels `"cape"` and `"base"` (see `cape_labels`)."""
+        boundary = self.warmup_epochs * steps_per_epoch
+        return optax.multi_transform(
+            {
+                "cape": switch_at(boundary, adam_l2(self.learning_rate, self.weight_decay), main),
+                "base": switch_at(boundary, optax.set_to_zero(), main),
+            },
+            cape_labels,
+        )
+
+
+def cape_labels(params):
+    """`"cape"` on the arrays of a CAPE model's module, `"base"` on every other array (the labels of the
+    warm-up's `optax.multi_transform`)."""
+    labels = jax.tree.map(lambda _: "base", params)
+    return eqx.tree_at(lambda m: m.cape, labels, replace_fn=lambda sub: jax.tree.map(lambda _: "cape", sub))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +306,7 @@ def rollout(
     x: Float[Array, "b t_in *spatial"],  # noqa: F821
     n_steps: int,
     *,
+    pde_params: Float[Array, "b p"] | None = None,  # noqa: F821
     inference: bool = False,
 ) -> tuple[Float[Array, "b n_steps *spatial"], Any]:  # noqa: F821
     """Autoregressive rollout: predict one frame from the last `t_in`, append it, slide the window.
@@ -242,6 +316,7 @@ def rollout(
     - `model`, `state`: an operator mapping `t_in` channels to 1 (and its state).
     - `x`: the initial window, `(B, t_in, *spatial)`.
     - `n_steps`: the number of predicted frames.
+    - `pde_params`: the PDE parameters `(B, P)` of a parameter-conditioned operator (CAPE).
     - `inference`: BatchNorm in inference mode.
 
     **Returns:** the predicted frames `(B, n_steps, *spatial)` and the final state.
@@ -249,13 +324,70 @@ def rollout(
 
     def step(carry, _):
         window, st = carry
-        frame, st = apply_batch(model, st, window, inference=inference)
+        frame, st = apply_batch(model, st, window, pde_params=pde_params, inference=inference)
         if frame.shape[1] != 1:
             raise ValueError(f"an autoregressive operator must output 1 channel, got {frame.shape[1]}")
         return (jnp.concatenate([window[:, 1:], frame], axis=1), st), frame[:, 0]
 
     (_, state), frames = jax.lax.scan(step, (x, state), None, length=n_steps)
     return jnp.moveaxis(frames, 0, 1), state
+
+
+def curriculum_rollout(
+    model: eqx.Module,
+    state: Any,
+    x: Float[Array, "b t_in *spatial"],  # noqa: F821
+    y: Float[Array, "b t_out *spatial"],  # noqa: F821
+    t_ar,
+    *,
+    pde_params: Float[Array, "b p"] | None = None,  # noqa: F821
+    input_noise: float = 0.0,
+    key: PRNGKeyArray | None = None,
+) -> tuple[Array, Array | None, Any]:
+    """A training rollout between teacher forcing and autoregression (CAPE's curriculum).
+
+    Step `j` (the frame `t = t_in + j`) predicts from the current window, to which Gaussian noise of standard
+    deviation `input_noise` is added; the next window appends the prediction when `t < t_ar` and the true
+    frame `y[:, j]` otherwise. `t_ar = t_in` is pure teacher forcing (every input true), `t_ar = t_in + t_out`
+    the plain autoregressive [`rollout`][scimlx.operators.rollout]. `t_ar` may be traced.
+
+    **Arguments:**
+
+    - `model`, `state`: an operator mapping `t_in` frames to 1 (a CAPE model: also its module's guess).
+    - `x`: the first window `(B, t_in, *spatial)`; `y`: the true next frames `(B, t_out, *spatial)`.
+    - `t_ar`: the curriculum's switch ([`scimlx.operators.curriculum_t_ar`][]).
+    - `pde_params`: `(B, P)` for a parameter-conditioned model.
+    - `input_noise`, `key`: the noise's standard deviation and a PRNG key (needed when it is positive).
+
+    **Returns:** the predictions `(B, t_out, *spatial)`, a CAPE model's guesses `(B, t_out, n_cape,
+    *spatial)` (else `None`), and the new state.
+    """
+    input_noise = check_number("input_noise", input_noise, low=0)
+    if input_noise > 0 and key is None:
+        raise ValueError("`key` is required with `input_noise > 0`")
+    t_in, t_out = x.shape[1], y.shape[1]
+    cape = isinstance(model, CAPE)
+    keys = jax.random.split(key, t_out) if input_noise > 0 else jnp.zeros((t_out,))
+
+    def body(carry, inputs):
+        window, st = carry
+        j, target, k = inputs
+        if input_noise > 0:
+            window = window + input_noise * jax.random.normal(k, window.shape, window.dtype)
+        if cape:
+            call = lambda xi, s, kk, pi: model.with_guess(xi, s, pde_params=pi, key=kk)  # noqa: E731
+            pred, guess, st = vmap_batch(call, st, window, None, pde_params)
+        else:
+            (pred, st), guess = apply_batch(model, st, window, pde_params=pde_params), None
+        if pred.shape[1] != 1:
+            raise ValueError(f"an autoregressive operator must output 1 channel, got {pred.shape[1]}")
+        feed = jnp.where(t_in + j < t_ar, pred[:, 0], target)
+        window = jnp.concatenate([window[:, 1:], feed[:, None]], axis=1)
+        return (window, st), (pred[:, 0], guess)
+
+    steps = (jnp.arange(t_out), jnp.moveaxis(y, 1, 0), keys)
+    (_, state), (preds, guesses) = jax.lax.scan(body, (x, state), steps)
+    return jnp.moveaxis(preds, 0, 1), None if guesses is None else jnp.moveaxis(guesses, 0, 1), state
 
 
 def _check_pairs(x, y, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -267,6 +399,52 @@ def _check_pairs(x, y, name: str) -> tuple[np.ndarray, np.ndarray]:
     if x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
         raise ValueError(f"`x_{name}` {x.shape} and `y_{name}` {y.shape} disagree in samples or grid")
     return x, y
+
+
+def _check_pde_params(model, p, n: int, name: str) -> np.ndarray | None:
+    """`(n, P)` PDE parameters for a conditioned model (a vector is one parameter per sample), else `None`."""
+    conditioned = getattr(type(model), "conditioned", False) is True
+    if p is None:
+        if conditioned:
+            raise ValueError(
+                f"`{name}` is required: {type(model).__name__} is conditioned on the PDE parameters of each "
+                "sample, shape (n, P)"
+            )
+        return None
+    if not conditioned:
+        raise ValueError(f"`{name}` given, but {type(model).__name__} is not conditioned on PDE parameters")
+    p = np.asarray(p)
+    if p.ndim == 1:
+        p = p[:, None]
+    if p.ndim != 2 or p.shape[0] != n:
+        raise ValueError(f"`{name}` must have shape (n={n}, P) or (n,), got {p.shape}")
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f"`{name}` holds non-finite values")
+    return p
+
+
+def _check_rollout_recipe(model, config: OperatorConfig, task: str, x_train) -> None:
+    """The options of `config` that only autoregressive tasks, or only CAPE models, can take."""
+    rollout_only = {
+        "input_noise": config.input_noise > 0,
+        "curriculum": config.curriculum,
+        "warmup_epochs": config.warmup_epochs > 0,
+        "aux_weight": config.aux_weight > 0,
+    }
+    if task == "steady" and any(rollout_only.values()):
+        used = [k for k, v in rollout_only.items() if v]
+        raise ValueError(f"`config`: {', '.join(used)} apply to task='autoregressive' only")
+    if not isinstance(model, CAPE):
+        if config.warmup_epochs or config.aux_weight:
+            raise ValueError(
+                "`config`: warmup_epochs and aux_weight train a CAPE model's module; this model is a "
+                f"{type(model).__name__} (for a baseline pass warmup_epochs=0, aux_weight=0.0)"
+            )
+    elif task == "autoregressive" and x_train.shape[1] != 1:
+        raise ValueError(
+            "a CAPE model rolls out one frame at a time: `x_train` must hold t_in=1 frame, got "
+            f"{x_train.shape[1]}"
+        )
 
 
 def train_operator(
@@ -281,6 +459,8 @@ def train_operator(
     run: RunOptions = RunOptions(),
     x_test: Array | None = None,
     y_test: Array | None = None,
+    pde_params_train: Array | None = None,
+    pde_params_test: Array | None = None,
 ) -> OperatorTrainResult:
     """Train an operator with the reference recipe through [`scimlx.train.fit`][].
 
@@ -290,14 +470,25 @@ def train_operator(
     - `x_train`, `y_train`: the training pairs `(n, C, *spatial)`; for `task="autoregressive"`, `x` holds the
         `t_in` input frames and `y` the `t_out` target frames as channels.
     - `key`: a PRNG key (keyword-only).
-    - `task`: `"steady"` (one map `x -> y`) or `"autoregressive"` (one frame at a time, loss summed over the
-        `t_out` steps, full backpropagation through the rollout).
+    - `task`: `"steady"` (one map `x -> y`) or `"autoregressive"` (one frame at a time, the per-step relative
+        L2 summed over the `t_out` steps, full backpropagation through the rollout; with the recipe's
+        `curriculum`, the steps past the curriculum's `t_ar` take the true frame as their next input, and
+        `input_noise` perturbs every input window).
     - `config`: the recipe ([`scimlx.operators.OperatorConfig`][]); normalisation applies to steady
         tasks only, as in the references.
     - `run`: the [`scimlx.train.RunOptions`][]: `epochs` (or `steps`) and `batch_size` default to the
         recipe's; `eval_every` and `checkpoint_every` are in steps (default: a checkpoint every epoch with
         `checkpoint_dir`, an evaluation at the end); progress, resume, devices.
-    - `x_test`, `y_test`: a test set, evaluated every `run.eval_every` steps and at the end (`test_rel_l2`).
+    - `x_test`, `y_test`: a test set, evaluated every `run.eval_every` steps and at the end (`test_rel_l2`;
+        rollouts fully autoregressive).
+    - `pde_params_train`, `pde_params_test`: the PDE parameters of each sample, `(n, P)` or `(n,)`, for a
+        parameter-conditioned model ([`scimlx.operators.CAPE`][]); required by one, refused by others.
+
+    A CAPE model trains as its reference (`OperatorConfig.cape()`): its loss adds `aux_weight` times the
+    relative L2 of its module's guess of the next frame, summed over the steps whose target exists (as the
+    reference, the last step's is left out); during `warmup_epochs` only the module trains, on that auxiliary
+    loss alone. The reference re-adds a running sum of the auxiliary term at every step (later steps weigh
+    more); here each step counts once.
     """
     key = check_key(key)
     check_choice("task", task, ("steady", "autoregressive"))
@@ -311,57 +502,100 @@ def train_operator(
     if x_test is not None:
         x_test, y_test = _check_pairs(x_test, y_test, "test")
     n = x_train.shape[0]
+    p_train = _check_pde_params(model, pde_params_train, n, "pde_params_train")
+    p_test = None
+    if x_test is not None:
+        p_test = _check_pde_params(model, pde_params_test, x_test.shape[0], "pde_params_test")
+    elif pde_params_test is not None:
+        raise ValueError("`pde_params_test` given without `x_test` and `y_test`")
+    _check_rollout_recipe(model, config, task, x_train)
     run = run.with_defaults(**config.run_defaults())
     if run.batch_size > n:
         raise ValueError(f"`batch_size` ({run.batch_size}) exceeds the {n} training samples")
     steps_per_epoch = math.ceil(n / run.batch_size)
     if run.checkpoint_dir is not None:
         run = run.with_defaults(checkpoint_every=steps_per_epoch)
+    total_steps = run.steps if run.steps is not None else run.epochs * steps_per_epoch
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    if config.warmup_epochs >= epochs:
+        raise ValueError(
+            f"`config.warmup_epochs` ({config.warmup_epochs}) must be below the run's {epochs} epochs"
+        )
 
     if task == "steady" and config.normalize == "gaussian":
         x_norm = UnitGaussianNormalizer.fit(x_train)
         y_norm = UnitGaussianNormalizer.fit(y_train)
     else:
         x_norm = y_norm = _Identity()
-    t_out = y_train.shape[1]
+    reduce = jnp.sum if config.reduction == "sum" else jnp.mean
 
-    def loss_fn(model, state, batch, *, key):
+    def steady_loss(model, state, batch, *, key, step):
         x, y = batch
-        if task == "steady":
-            pred, state = apply_batch(model, state, x_norm.encode(x))
-            pred = y_norm.decode(pred)
-        else:
-            pred, state = rollout(model, state, x, t_out)
-        if task == "autoregressive":  # sum over the steps of the per-step relative L2
-            per_step = jax.vmap(relative_l2, in_axes=(1, 1))(pred[:, :, None], y[:, :, None])
-            return jnp.sum(per_step), state
+        pred, state = apply_batch(model, state, x_norm.encode(x))
         per_sample = relative_h1 if config.loss == "h1" else relative_l2
-        return jnp.sum(per_sample(pred, y)), state
+        return reduce(per_sample(y_norm.decode(pred), y)), (state, {})
 
+    def rollout_loss(model, state, batch, *, key, step):
+        x, y, p = batch if p_train is not None else (*batch, None)
+        t_in, t_out = x.shape[1], y.shape[1]
+        epoch = step // steps_per_epoch
+        if config.curriculum:
+            t_ar = curriculum_t_ar(epoch, epochs=epochs, warmup=config.warmup_epochs, t_train=t_in + t_out)
+        else:
+            t_ar = t_in + t_out  # every step feeds its prediction back
+        cape = isinstance(model, CAPE)
+        noise_key = key if config.input_noise > 0 else None
+        preds, guesses, state = curriculum_rollout(
+            model, state, x, y, t_ar, pde_params=p, input_noise=config.input_noise, key=noise_key
+        )
+        frames = jnp.moveaxis(y, 1, 0)  # (t_out, B, *spatial)
+        preds, guesses = jnp.moveaxis(preds, 1, 0), None if guesses is None else jnp.moveaxis(guesses, 1, 0)
+        per_step = jax.vmap(relative_l2)(preds[:, :, None], frames[:, :, None])  # (t_out, B)
+        main = jnp.sum(reduce(per_step, axis=1))
+        if not cape:
+            return main, (state, {})
+        n_cape = model.cape.n_cape
+        ahead = jnp.concatenate([y, jnp.zeros_like(y[:, :n_cape])], axis=1)
+        targets = jnp.stack(
+            [ahead[:, k : k + t_out] for k in range(n_cape)], axis=2
+        )  # (B, t_out, n_cape, ...)
+        per_step_aux = jax.vmap(relative_l2)(guesses, jnp.moveaxis(targets, 1, 0))  # (t_out, B)
+        valid = jnp.arange(t_out) < t_out - n_cape  # as the reference: t < t_train - n_cape
+        aux = jnp.sum(jnp.where(valid, reduce(per_step_aux, axis=1), 0.0))
+        loss = jnp.where(epoch < config.warmup_epochs, aux, main + config.aux_weight * aux)
+        return loss, (state, {"rollout_l2": main, "cape_l2": aux})
+
+    loss_fn = steady_loss if task == "steady" else rollout_loss
     if state is None:  # a stateless operator: `fit`'s stateless loss signature
         stateful_loss = loss_fn
 
-        def loss_fn(model, batch, *, key):
-            return stateful_loss(model, None, batch, key=key)[0]
+        def loss_fn(model, batch, *, key, step):
+            loss, (_, aux) = stateful_loss(model, None, batch, key=key, step=step)
+            return loss, aux
 
-    total_steps = run.steps if run.steps is not None else run.epochs * steps_per_epoch
-    optimizer = config.optimizer(steps_per_epoch, epochs=math.ceil(total_steps / steps_per_epoch))
+    optimizer = config.optimizer(steps_per_epoch, epochs=epochs)
+    if config.warmup_epochs:
+        optimizer = config.warmup_optimizer(optimizer, steps_per_epoch)
+    train_step = GradientStep(loss_fn, optimizer, has_aux=True, stateful=state is not None, with_step=True)
 
     def eval_fn(model, state=None):
         if x_test is None:
             return {}
         return {
             "test_rel_l2": evaluate_operator(
-                model, state, x_test, y_test, task=task, x_normalizer=x_norm, y_normalizer=y_norm
+                model, state, x_test, y_test, task=task, x_normalizer=x_norm, y_normalizer=y_norm,
+                pde_params=p_test,
             )
-        }
+        }  # fmt: skip
 
+    data = (jnp.asarray(x_train), jnp.asarray(y_train))
+    if p_train is not None:
+        data = (*data, jnp.asarray(p_train, x_train.dtype))
     t0 = time.perf_counter()
     result = fit(
         model,
-        loss_fn,
-        (jnp.asarray(x_train), jnp.asarray(y_train)),
-        optimizer,
+        train_step,
+        data,
         key=key,
         run=run,
         state=state,
@@ -371,12 +605,12 @@ def train_operator(
     total = time.perf_counter() - t0
     # seconds per epoch from the step clock, excluding the first epoch (which includes compilation)
     times = np.asarray(result.history["time"])
-    epochs = len(times) / steps_per_epoch
-    if epochs > 1 and len(times) > steps_per_epoch:
-        per_epoch = float(times[-1] - times[steps_per_epoch - 1]) / (epochs - 1)
+    n_epochs = len(times) / steps_per_epoch
+    if n_epochs > 1 and len(times) > steps_per_epoch:
+        per_epoch = float(times[-1] - times[steps_per_epoch - 1]) / (n_epochs - 1)
         compile_s = max(float(times[steps_per_epoch - 1]) - per_epoch, 0.0)
     else:
-        per_epoch, compile_s = total / max(epochs, 1e-12), float("nan")
+        per_epoch, compile_s = total / max(n_epochs, 1e-12), float("nan")
     return OperatorTrainResult(
         model=result.model,
         state=result.state,
@@ -398,29 +632,28 @@ def evaluate_operator(
     x_normalizer: Any = None,
     y_normalizer: Any = None,
     batch_size: int = 20,
+    pde_params: Array | None = None,
 ) -> float:
-    """The mean relative L2 error on `(x, y)` in inference mode (for rollouts: of the stacked prediction)."""
+    """The mean relative L2 error on `(x, y)` in inference mode (for rollouts: of the stacked prediction,
+    fully autoregressive); `pde_params` `(n, P)` for a parameter-conditioned model."""
     x_norm = x_normalizer or _Identity()
     y_norm = y_normalizer or _Identity()
     x, y = _check_pairs(x, y, "test")
     batch_size = check_int("batch_size", batch_size)
+    p = _check_pde_params(model, pde_params, x.shape[0], "pde_params")
 
     @eqx.filter_jit
-    def batch_error(model, state, xb, yb):
+    def batch_error(model, state, xb, yb, pb):
         if task == "steady":
-            pred, _ = apply_batch(model, state, x_norm.encode(xb), inference=True)
+            pred, _ = apply_batch(model, state, x_norm.encode(xb), pde_params=pb, inference=True)
             pred = y_norm.decode(pred)
         else:
-            pred, _ = rollout(model, state, xb, yb.shape[1], inference=True)
+            pred, _ = rollout(model, state, xb, yb.shape[1], pde_params=pb, inference=True)
         return relative_l2(pred, yb)
 
     errors = []
     for i in range(0, x.shape[0], batch_size):
-        errors.append(
-            np.asarray(
-                batch_error(
-                    model, state, jnp.asarray(x[i : i + batch_size]), jnp.asarray(y[i : i + batch_size])
-                )
-            )
-        )
+        part = slice(i, i + batch_size)
+        pb = None if p is None else jnp.asarray(p[part], x.dtype)
+        errors.append(np.asarray(batch_error(model, state, jnp.asarray(x[part]), jnp.asarray(y[part]), pb)))
     return float(np.mean(np.concatenate(errors)))

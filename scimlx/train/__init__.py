@@ -17,6 +17,7 @@ from ._optim import lbfgs as lbfgs
 from ._optim import one_cycle as one_cycle
 from ._optim import one_cycle_momentum as one_cycle_momentum
 from ._optim import step_decay as step_decay
+from ._optim import switch_at as switch_at
 from ._options import RunOptions as RunOptions
 from ._params import Fixed as Fixed
 from ._params import count_params as count_params

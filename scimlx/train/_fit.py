@@ -264,6 +264,7 @@ def _compile(plan: _Plan) -> Callable:
             batch = sampler(data_key)
         else:
             batch = None
+        carry = TrainCarry(carry.model, carry.opt_state, carry.state, step)
         return train_step(carry, shard_batch(batch, mesh), key=loss_key)
 
     return step_fn

@@ -1,7 +1,9 @@
 """Optimisers and learning-rate schedules matching the PyTorch reference implementations."""
 
 from collections.abc import Callable
+from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, ArrayLike, Float, Int
@@ -66,10 +68,12 @@ def adam_l2(
     return _adam_l2_chain(learning_rate, weight_decay, b1, b2, eps)
 
 
-def step_decay(init_value: float, step_size: int, gamma: float, *, steps_per_epoch: int = 1) -> Schedule:
+def step_decay(
+    init_value: float, step_size: int, gamma: float, *, steps_per_epoch: int = 1, delay_epochs: int = 0
+) -> Schedule:
     """Staircase exponential decay every `step_size` epochs: PyTorch's `StepLR`.
 
-    `lr(step) = init_value * gamma ** floor(epoch / step_size)` with
+    `lr(step) = init_value * gamma ** floor(max(epoch - delay_epochs, 0) / step_size)` with
     `epoch = floor(step / steps_per_epoch)`.
 
     **Arguments:**
@@ -79,6 +83,8 @@ def step_decay(init_value: float, step_size: int, gamma: float, *, steps_per_epo
     - `gamma`: the multiplicative decay factor, in `(0, 1]`.
     - `steps_per_epoch`: the number of optimiser steps per epoch (for `fit` with array
         data, `ceil(n / batch_size)`).
+    - `delay_epochs`: epochs at the start that the scheduler does not count (a `StepLR` stepped only after
+        the first epochs, as CAPE's after its warm-up).
 
     **Returns:**
 
@@ -88,6 +94,14 @@ def step_decay(init_value: float, step_size: int, gamma: float, *, steps_per_epo
     step_size = check_int("step_size", step_size)
     gamma = check_number("gamma", gamma, low=0.0, high=1.0, low_open=True)
     steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch)
+    delay_epochs = check_int("delay_epochs", delay_epochs, low=0)
+    if delay_epochs:
+
+        def schedule(step):
+            counted = jnp.maximum(jnp.asarray(step) // steps_per_epoch - delay_epochs, 0)
+            return init_value * gamma ** (counted // step_size).astype(jnp.float32)
+
+        return schedule
     return optax.exponential_decay(
         init_value=init_value,
         transition_steps=step_size * steps_per_epoch,
@@ -282,3 +296,48 @@ def lbfgs(
             max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"
         ),
     )
+
+
+class SwitchState(NamedTuple):
+    """The state of [`scimlx.train.switch_at`][]: the update count and both optimisers' states."""
+
+    count: Int[Array, ""]
+    before: optax.OptState
+    after: optax.OptState
+
+
+def switch_at(
+    boundary: int, before: optax.GradientTransformation, after: optax.GradientTransformation
+) -> optax.GradientTransformation:
+    """`before` for the first `boundary` updates, then `after`, each with a state of its own: `after`
+    starts fresh (its step count at 0) at update `boundary`, as a second PyTorch optimiser created then would.
+
+    With `optax.multi_transform` this gives warm-ups that train one part of a model first (CAPE's module on
+    its own loss), `optax.set_to_zero()` holding the rest.
+
+    **Arguments:**
+
+    - `boundary`: the number of updates made by `before` (a non-negative integer).
+    - `before`, `after`: optax gradient transformations.
+    """
+    boundary = check_int("boundary", boundary, low=0)
+    for name, t in (("before", before), ("after", after)):
+        if not isinstance(t, optax.GradientTransformation):
+            raise TypeError(f"`{name}` must be an `optax.GradientTransformation`, got {type(t).__name__}")
+
+    def init(params):
+        return SwitchState(jnp.zeros((), jnp.int32), before.init(params), after.init(params))
+
+    def update(updates, state, params=None):
+        def first(_):
+            u, s = before.update(updates, state.before, params)
+            return u, s, state.after
+
+        def second(_):
+            u, s = after.update(updates, state.after, params)
+            return u, state.before, s
+
+        u, b, a = jax.lax.cond(state.count < boundary, first, second, None)
+        return u, SwitchState(state.count + 1, b, a)
+
+    return optax.GradientTransformation(init, update)

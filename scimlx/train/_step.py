@@ -6,6 +6,7 @@ user's."""
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,11 +29,14 @@ class TrainCarry(eqx.Module):
     - `model`: the model (all parameter groups).
     - `opt_state`: the optimiser state(s), as the step's `init` made them.
     - `state`: the model's state (`eqx.nn.State` of BatchNorm statistics), a sampler's state, or `None`.
+    - `step`: the 0-based index of the step being taken, a traced integer that [`scimlx.train.fit`][] sets
+        before each step (so a step may depend on it without recompiling); `None` between steps.
     """
 
     model: PyTree
     opt_state: PyTree
     state: PyTree
+    step: Array | None = None
 
 
 class AbstractTrainStep(eqx.Module):
@@ -160,12 +164,15 @@ class GradientStep(AbstractTrainStep):
     - `optimizer`: an `optax.GradientTransformation`.
     - `has_aux`: whether `loss_fn` also returns a dict of named scalars.
     - `stateful`: whether `loss_fn` takes and returns a state.
+    - `with_step`: pass the 0-based step index to the loss as the keyword `step` (a traced integer:
+        curricula and loss schedules that change with the epoch compile once).
     """
 
     loss_fn: Callable
     optimizer: optax.GradientTransformationExtraArgs
     has_aux: bool = eqx.field(static=True, default=False)
     stateful: bool = eqx.field(static=True, default=False)
+    with_step: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
         if not callable(self.loss_fn):
@@ -180,8 +187,13 @@ class GradientStep(AbstractTrainStep):
 
     def __call__(self, carry, batch, *, key):
         opt = optax.with_extra_args_support(self.optimizer)
+        loss_fn = self.loss_fn
+        if self.with_step:
+            if carry.step is None:
+                raise ValueError("`with_step=True` needs the step index: run the step through `fit`")
+            loss_fn = functools.partial(loss_fn, step=carry.step)
         model, opt_state, state, loss, aux = _descend(
-            self.loss_fn, opt, trainable_mask(carry.model), carry.model, carry.opt_state, carry.state,
+            loss_fn, opt, trainable_mask(carry.model), carry.model, carry.opt_state, carry.state,
             batch, key, self.stateful, self.has_aux, "loss_fn",
         )  # fmt: skip
         return TrainCarry(model, opt_state, state), loss, aux

@@ -97,6 +97,7 @@ def test_ctrl_c_keeps_the_finished_chunks_and_the_same_command_resumes(tmp_path,
         np.testing.assert_array_equal(ds.arrays_train["u"][i], chunk["u"][0])
 
 
+@pytest.mark.slow
 @posix_only
 def test_a_second_ctrl_c_ends_the_command_at_once(tmp_path):
     cache = tmp_path / "cache"

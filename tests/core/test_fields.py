@@ -255,6 +255,7 @@ def test_nyquist_mode_is_dropped_in_odd_and_kept_in_even_derivatives(x64):
                                atol=1e-10)
 
 
+@pytest.mark.slow
 def test_hutchinson_divergence_of_a_tensor_field(x64):
     # rows of a (2, 2) tensor field: div over the last axis, per row; probes broadcast over the rows
     fn = lambda z: jnp.stack([jnp.stack([z[0] ** 2, z[1]]), jnp.stack([z[0], z[1] ** 3])])

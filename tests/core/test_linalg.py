@@ -99,6 +99,7 @@ def test_jacobi_beats_cg_on_row_scaled_matrix(x64):
     np.testing.assert_allclose(jacobi.x, x_ref, rtol=1e-3, atol=1e-6 * np.abs(x_ref).max())
 
 
+@pytest.mark.slow
 def test_poisson_sparse_and_matrix_free_agree(x64):
     n = 16
     A = _poisson_sparse(n)
@@ -225,6 +226,7 @@ def test_maxiter_reached(x64):
     assert history[-1] > 1e-12
 
 
+@pytest.mark.slow
 def test_default_float32():
     A = jnp.asarray(_spd(20, 10.0, seed=14), dtype=jnp.float32)
     result = cg(A, jnp.ones(20, dtype=jnp.float32), tol=1e-5)

@@ -272,6 +272,7 @@ def test_empty_band_is_nan():
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_jit_and_vmap(rng):
     pred, true = _pair(rng, (4, 2, 16, 12))
     for fn in (rel_l2, rmse, nrmse, max_error, boundary_rmse):

@@ -82,6 +82,7 @@ def test_solver_tolerance_float64(x64):
         assert _true_residual(a, u) <= 1e-9
 
 
+@pytest.mark.slow
 def test_solver_tolerance_float32():
     # The recursive residual reaches the default 1e-6. The *true* residual of a float32 array is bounded
     # below by the rounding floor ~ eps ||A|| ||u|| / ||f|| (measured for the rounded exact solution:
@@ -149,6 +150,7 @@ def test_generate_and_subsample(x64):
     assert grid.shape == (9, 9) and grid.spacing == (0.125, 0.125)
 
 
+@pytest.mark.slow
 def test_generate_float32_default_params():
     g = generate("darcy", 3, seed=1, resolution=16)
     assert g.arrays["sol"].dtype == np.float32 and g.arrays["sol"].shape == (3, 16, 16)

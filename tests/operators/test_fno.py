@@ -177,6 +177,7 @@ def test_gradients_finite_and_nonzero_for_every_leaf(small_models):
     assert_gradients_finite_and_nonzero(model, state, x, target)
 
 
+@pytest.mark.slow
 def test_jit_and_inference_mode_leave_state_unchanged(small_models):
     model, state, shape = small_models[3]
     x = jax.random.normal(jax.random.key(7), (2, 2, *shape))

@@ -113,7 +113,7 @@ def test_steady_training_fits_a_map_and_keeps_batchnorm_state(getkey):
     y = (np.sin(x) + 0.5 * x + 2.0).astype(np.float32)
     model, state = eqx.nn.make_with_state(PointwiseBN)(1, 1, key=getkey())
     before = evaluate_operator(model, state, x, y)
-    config = OperatorConfig(epochs=30, batch_size=10, learning_rate=1e-2, step_size=10)
+    config = OperatorConfig(epochs=60, batch_size=10, learning_rate=1e-2, step_size=20)
     res = train_operator(
         model,
         state,

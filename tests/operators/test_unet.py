@@ -89,6 +89,7 @@ def test_max_pool_matches_equinox(ndim):
     np.testing.assert_array_equal(_max_pool2(x), pool(x))
 
 
+@pytest.mark.slow
 def test_far_side_zero_padding_then_crop(small_models):
     """85 x 85 gives exactly the 96 x 96 result of the input zero-padded on the far side, cropped."""
     model, state, _ = small_models[2]

@@ -36,7 +36,7 @@ def _max_residuals(problem, fn, key):
     return float(jnp.max(jnp.abs(res))), [float(jnp.max(jnp.abs(c))) for c in conds]
 
 
-@pytest.mark.parametrize("name", tiered(EXACT, ["helmholtz_2d", "klein_gordon_2p1d"]))
+@pytest.mark.parametrize("name", tiered(EXACT, ["klein_gordon_2p1d"]))
 def test_exact_solution_makes_residual_and_conditions_vanish(name, x64):
     problem = get_problem(name, preset="quick")
     res, conds = _max_residuals(problem, problem.exact, jax.random.key(0))
@@ -54,6 +54,7 @@ def test_klein_gordon_initial_velocity_option(x64):
     assert max(conds) < 1e-12
 
 
+@pytest.mark.slow
 def test_flow_mixing_is_smooth_at_the_vortex_centre(x64):
     problem = get_problem("flow_mixing_2p1d", preset="quick")
     for z in (jnp.array([0.0, 0.0, 1.0]), jnp.array([1e-5, -2e-5, 3.0])):

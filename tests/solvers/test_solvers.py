@@ -87,6 +87,7 @@ def test_multigrid_is_symmetric_positive_and_vmaps(system16, x64):
     assert mg.n_levels == 2  # 16^3 -> 8^3 (512 cells, solved directly)
 
 
+@pytest.mark.slow
 def test_multigrid_coarse_level_is_the_galerkin_product(x64):
     system, _ = _system(8, ndim=2, seed=3, open_faces=("+y", "-x"))
     fine = _from_system(system)
@@ -266,6 +267,7 @@ def test_the_pressure_operator_is_symmetric(system16, x64):
     np.testing.assert_allclose(jnp.vdot(u, system.matvec(v)), jnp.vdot(system.matvec(u), v), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_dcdm_net_matches_the_reference_sizes():
     for variant, expected in ((64, 97_457), (128, 152_881)):  # shapes only: nothing allocated or compiled
         assert count_params(eqx.filter_eval_shape(DCDMNet, 3, variant, key=_key())) == expected
@@ -309,6 +311,12 @@ def test_bad_solver_input(x64):
         dcdm(A, jnp.ones(6), lambda x: x[:, :3])
     with pytest.raises(ValueError, match="model"):
         dcdm(A, jnp.ones(6), lambda x: x[0])  # the channel axis must come back
+    with pytest.raises(TypeError, match="PoissonSystem"):
+        MultigridPreconditioner(A)
+
+
+@pytest.mark.slow
+def test_bad_network_and_multigrid_input(x64):
     with pytest.raises(ValueError, match="even"):
         DCDMNet(2, key=_key())(jnp.ones((1, 7, 8)))
     with pytest.raises(ValueError, match=r"`x` must have shape \(1, \*, \*\)"):
@@ -317,8 +325,6 @@ def test_bad_solver_input(x64):
         DCDMNet(2, key=_key())(jnp.ones((2, 8, 8)))
     with pytest.raises(ValueError, match="variant"):
         DCDMNet(3, 32, key=_key())
-    with pytest.raises(TypeError, match="PoissonSystem"):
-        MultigridPreconditioner(A)
     system, _ = _system(6, ndim=2)
     with pytest.raises(ValueError, match="levels"):
         MultigridPreconditioner(system, levels=3)
