@@ -23,6 +23,9 @@ U-Net with 8 initial features, MgNO width 12 with four levels (32 -> 4). Each ca
 relative L2, the parameter count, seconds per epoch (after the first, which compiles) and per inference
 sample. The case `lsm_reference_step` times one training step of LSM at the reference configuration
 (85 x 85, batch 20, width 64) in both presets.
+
+The cases `cape_advection/...` and `cape_burgers/...` set CAPE-FNO and CAPE-U-Net beside their bases on
+1-D advection and Burgers, on seen and unseen PDE parameters (protocol: `scimlx.bench._operators_cape`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ._operators_cape import cape_case
 from ._registry import Case, RunContext, Suite
 
 PAPER = {
@@ -196,11 +200,21 @@ def _cases(quick: bool) -> list[Case]:
         if not (problem == "navier_stokes" and name == "mgno")
     ]
     cases.append(Case("lsm_reference_step", lsm_reference_step))
+    cases += [
+        Case(f"cape_{equation}/{'cape_' if cape else ''}{base}",
+             lambda ctx, e=equation, b=base, c=cape: cape_case(ctx, e, b, c))
+        for equation in ("advection", "burgers")
+        for base in ("fno", "unet")
+        for cape in (False, True)
+    ]  # fmt: skip
     return cases
 
 
 SUITE = Suite(
     name="operators",
-    description="LSM, MgNO, FNO, U-Net on Darcy (85^2) and Navier-Stokes (nu 1e-5, 10 -> 10); --quick: 32^2",
+    description=(
+        "LSM, MgNO, FNO, U-Net on Darcy (85^2) and Navier-Stokes (nu 1e-5, 10 -> 10); CAPE-FNO/U-Net against "
+        "FNO/U-Net on 1-D advection and Burgers, seen and unseen parameters; --quick: CPU scale"
+    ),
     cases=_cases,
 )

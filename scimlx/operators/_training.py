@@ -641,19 +641,22 @@ def evaluate_operator(
     x, y = _check_pairs(x, y, "test")
     batch_size = check_int("batch_size", batch_size)
     p = _check_pde_params(model, pde_params, x.shape[0], "pde_params")
-
-    @eqx.filter_jit
-    def batch_error(model, state, xb, yb, pb):
-        if task == "steady":
-            pred, _ = apply_batch(model, state, x_norm.encode(xb), pde_params=pb, inference=True)
-            pred = y_norm.decode(pred)
-        else:
-            pred, _ = rollout(model, state, xb, yb.shape[1], pde_params=pb, inference=True)
-        return relative_l2(pred, yb)
-
     errors = []
     for i in range(0, x.shape[0], batch_size):
         part = slice(i, i + batch_size)
         pb = None if p is None else jnp.asarray(p[part], x.dtype)
-        errors.append(np.asarray(batch_error(model, state, jnp.asarray(x[part]), jnp.asarray(y[part]), pb)))
+        xb, yb = jnp.asarray(x[part]), jnp.asarray(y[part])
+        errors.append(np.asarray(_batch_error(model, state, xb, yb, pb, x_norm, y_norm, task)))
     return float(np.mean(np.concatenate(errors)))
+
+
+@eqx.filter_jit
+def _batch_error(model, state, xb, yb, pb, x_norm, y_norm, task):
+    """The per-sample relative L2 of one batch in inference mode (one compiled program per shape, shared by
+    every evaluation of a run)."""
+    if task == "steady":
+        pred, _ = apply_batch(model, state, x_norm.encode(xb), pde_params=pb, inference=True)
+        pred = y_norm.decode(pred)
+    else:
+        pred, _ = rollout(model, state, xb, yb.shape[1], pde_params=pb, inference=True)
+    return relative_l2(pred, yb)

@@ -68,6 +68,20 @@ def _coarsen(level: _Level) -> _Level:
     return _Level(diag, tuple(plus))
 
 
+@eqx.filter_jit
+def _hierarchy(system: PoissonSystem, levels: int) -> tuple[tuple[_Level, ...], Array]:
+    """The levels (Galerkin coarsening) and the pseudo-inverse of the coarsest operator, as one compiled
+    program (built eagerly, the many small operations would each compile on their own)."""
+    chain = [_from_system(system)]
+    for _ in range(levels - 1):
+        chain.append(_coarsen(chain[-1]))
+    coarse = chain[-1]
+    n = coarse.diag.size
+    eye = jnp.eye(n, dtype=coarse.diag.dtype).reshape((n,) + coarse.diag.shape)
+    dense = jax.vmap(coarse.matvec)(eye).reshape(n, n)
+    return tuple(chain), jnp.linalg.pinv(dense, hermitian=True)
+
+
 def _parity_mask(shape, axis, parity, dtype) -> Array:
     idx = np.arange(shape[axis]) % 2 == parity
     s = [1] * len(shape)
@@ -150,17 +164,10 @@ class MultigridPreconditioner(eqx.Module):
                 f"`levels`={levels} is more than the grid {shape} allows ({possible}: each coarsening halves "
                 "every side, which must stay even and >= 2)"
             )
-        chain = [_from_system(system)]
-        for _ in range(levels - 1):
-            chain.append(_coarsen(chain[-1]))
-        coarse = chain[-1]
-        n = coarse.diag.size
+        n = int(np.prod(np.array(shape) // 2 ** (levels - 1)))
         if n > 20_000:
             raise ValueError(f"the coarsest level has {n} cells; give more `levels` (at most 20,000 cells)")
-        eye = jnp.eye(n, dtype=coarse.diag.dtype).reshape((n,) + coarse.diag.shape)
-        dense = jax.vmap(coarse.matvec)(eye).reshape(n, n)
-        self.coarse_pinv = jnp.linalg.pinv(dense, hermitian=True)
-        self.levels_ = tuple(chain)
+        self.levels_, self.coarse_pinv = _hierarchy(system, levels)
         self.fluid = system.fluid
         self.smoothing, self.omega, self.coarse_scale = smoothing, float(omega), float(coarse_scale)
 

@@ -24,6 +24,7 @@ def test_data_list_shows_every_recipe(capsys):
     assert main(["data", "list", "nosuch"]) == 2
 
 
+@pytest.mark.slow
 def test_data_generate_to_file_and_cache(tmp_path, capsys, monkeypatch):
     out = tmp_path / "adv.npz"
     argv = ["data", "generate", "advection_1d", "--n", "3", "--seed", "4", "--out", str(out), *TINY]

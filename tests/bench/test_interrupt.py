@@ -55,6 +55,7 @@ def _finish(proc, lines, pump, timeout=60):
     return rc, "".join(lines)
 
 
+@pytest.mark.slow
 @posix_only
 def test_ctrl_c_keeps_the_finished_chunks_and_the_same_command_resumes(tmp_path, monkeypatch, capsys):
     cache = tmp_path / "cache"

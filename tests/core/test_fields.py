@@ -127,7 +127,7 @@ def _mlp(d, key):
     return eqx.nn.MLP(d, "scalar", 16, 2, activation=jnp.tanh, key=key)
 
 
-@pytest.mark.parametrize("d", tiered([1, 3, 6], [3]))
+@pytest.mark.parametrize("d", tiered([1, 3, 6], []))
 def test_point_laplacian_equals_trace_of_hessian(d, x64):
     model = _mlp(d, jax.random.key(d))
     model = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64) if isinstance(a, jax.Array) else a, model)

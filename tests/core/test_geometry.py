@@ -29,6 +29,7 @@ def test_interior_and_initial_samplers():
     assert bool(jnp.all(x0[:, -1] == 0.0)) and bool(jnp.all(box.contains(x0)))
 
 
+@pytest.mark.slow
 def test_boundary_sampler_normals_and_face_weights():
     box = Box((0, 0), (3, 1))
     pts, nrm = sample_boundary(box, 8000, key=jax.random.key(0))

@@ -69,6 +69,7 @@ def test_operator_matches_assembly_symmetric_psd(x64, geometries, case):
         np.testing.assert_allclose(np.asarray(system.matvec(jnp.asarray(v))), 0.0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_closed_box_null_space_projection_and_pcg(x64):
     flags = np.asarray(make_geometry((14, 12), key=jax.random.key(7), n_spheres=3, sphere_radius=(0.15, 0.3)))
     system = poisson_system(flags, ())

@@ -9,14 +9,14 @@ import pytest
 from scimlx.operators import UNet, apply_batch
 from scimlx.operators._common import BatchNorm
 
-from .helpers import rbg_key
+from .helpers import filled, rbg_key
 
 ONE_SAMPLE = r"BatchNorm in training mode needs the batch.*apply_batch\(model, state, x\).*inference_mode"
 
 
 @pytest.fixture(scope="module")
 def unet1d():
-    return eqx.nn.make_with_state(UNet)(1, 1, ndim=1, width=4, depth=2, key=rbg_key(0))
+    return filled(lambda: eqx.nn.make_with_state(UNet)(1, 1, ndim=1, width=4, depth=2, key=rbg_key(0)), 0)
 
 
 @eqx.filter_jit

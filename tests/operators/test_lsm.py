@@ -14,7 +14,7 @@ from scimlx.operators._lsm import LSM, NeuralSpectralBlock, lsm_padding, upsampl
 from scimlx.train import count_params
 from tests.tiers import tiered
 
-from .helpers import assert_gradients_finite_and_nonzero, rbg_key
+from .helpers import assert_gradients_finite_and_nonzero, filled, rbg_key
 
 # ------------------------------------------------------------------------------------------------------------
 # Analytic parameter count from the reference layer definitions (PyTorch: BatchNorm weight + bias count)
@@ -73,7 +73,7 @@ def test_parameter_count_small_model_measured(lsm2d):
 
 @pytest.fixture(scope="module")
 def lsm2d():
-    return eqx.nn.make_with_state(LSM)(1, 2, ndim=2, width=8, key=rbg_key(1))
+    return filled(lambda: eqx.nn.make_with_state(LSM)(1, 2, ndim=2, width=8, key=rbg_key(1)), 1)
 
 
 @eqx.filter_jit
@@ -309,7 +309,7 @@ def test_padding_rule_per_axis_and_model():
 
 
 def test_bad_patch_raises_on_call(lsm2d):
-    model, state = eqx.nn.make_with_state(LSM)(1, 2, width=8, patch=3, key=rbg_key(1))
+    model, state = filled(lambda: eqx.nn.make_with_state(LSM)(1, 2, width=8, patch=3, key=rbg_key(1)), 1)
     with pytest.raises(ValueError, match="patch"):
         apply_batch(model, state, jnp.zeros((2, 1, 32, 32)))  # coarsest map 2x2
 

@@ -12,7 +12,7 @@ from scimlx.train import count_params
 from tests.readme import run_readme_block
 from tests.tiers import tiered
 
-from .helpers import assert_gradients_finite_and_nonzero, rbg_key
+from .helpers import assert_gradients_finite_and_nonzero, filled, rbg_key
 
 # ------------------------------------------------------------------------------------------------------------
 # Parameter counts: analytic, from the reference's layer definitions (MgConv_DC, MgNO_DC, MgNO_NS)
@@ -172,8 +172,10 @@ def _apply(model, x):
 
 def test_odd_and_even_grids():
     cycle = [[1, 0], [2, 0]]  # two levels: 16 x 12 -> 8 x 6 (kernels 4), 13 x 11 -> 7 x 6 (kernels 3)
-    even = MgNO(2, 3, width=4, n_layers=1, num_iteration=cycle, key=rbg_key(2))
-    odd = MgNO(2, 3, width=4, n_layers=1, num_iteration=cycle, shape=(13, 11), key=rbg_key(2))
+    even = filled(lambda: MgNO(2, 3, width=4, n_layers=1, num_iteration=cycle, key=rbg_key(2)), 2)
+    odd = filled(
+        lambda: MgNO(2, 3, width=4, n_layers=1, num_iteration=cycle, shape=(13, 11), key=rbg_key(2)), 3
+    )
     assert odd.shape == (13, 11) and even.shape is None
     for model, shape in ((even, (16, 12)), (odd, (13, 11))):
         y = _apply(model, jax.random.normal(jax.random.key(3), (2, 2, *shape)))

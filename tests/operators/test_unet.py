@@ -13,7 +13,7 @@ from scimlx.operators._unet import UNet, _max_pool2
 from scimlx.train import count_params
 from tests.tiers import tiered
 
-from .helpers import assert_gradients_finite_and_nonzero, rbg_key
+from .helpers import assert_gradients_finite_and_nonzero, filled, rbg_key
 
 apply_jit = eqx.filter_jit(apply_batch)
 
@@ -53,7 +53,9 @@ class _SmallModels(dict):
 
     def __missing__(self, d):
         cfg = SMALL[d]
-        model, state = eqx.nn.make_with_state(UNet)(2, 3, ndim=d, width=2, depth=cfg["depth"], key=rbg_key(d))
+        model, state = filled(
+            lambda: eqx.nn.make_with_state(UNet)(2, 3, ndim=d, width=2, depth=cfg["depth"], key=rbg_key(d)), d
+        )
         self[d] = (model, state, cfg["shape"])
         return self[d]
 

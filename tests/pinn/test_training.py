@@ -43,6 +43,7 @@ def test_pig_beats_the_mlp_pinn_on_helmholtz_at_the_same_steps(helmholtz):
     assert set(pig.fit.history["aux"]) == {"residual", "0:dirichlet"}
 
 
+@pytest.mark.slow
 def test_causal_loss_matches_its_definition():
     problem = get_problem("allen_cahn_1d", preset="quick")
     model = PINN(2, 8, 2, box=problem.box, key=_key())
@@ -130,6 +131,6 @@ def test_bad_training_input(helmholtz):
 
 @pytest.mark.slow
 def test_readme_pinn_example_runs():
-    namespace = run_readme_block(5, "train_pinn(", {"jax.random.key(0)": 'jax.random.key(0, impl="rbg")'})
+    namespace = run_readme_block(6, "train_pinn(", {"jax.random.key(0)": 'jax.random.key(0, impl="rbg")'})
     res = namespace["res"]
     assert 0 < res.best_error <= res.final_error < 1.5 and len(res.fit.history["loss"]) == 20

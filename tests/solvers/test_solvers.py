@@ -131,6 +131,7 @@ def _spd(n, key, cond=100.0):
     return (q * jnp.geomspace(1.0, cond, n)) @ q.T
 
 
+@pytest.mark.slow
 def test_dcdm_directions_are_a_orthogonal(x64):
     A = _spd(40, _key(1))
     b = jax.random.normal(_key(2), (40,), jnp.float64)
@@ -339,7 +340,7 @@ def test_bad_network_and_multigrid_input(x64):
 @pytest.mark.slow
 def test_readme_solver_example_runs():
     """The README's example: the shipped network beats CG's iterations on a geometry it never saw."""
-    results = run_readme_block(6, "pretrained_dcdm()")["results"]
+    results = run_readme_block(7, "pretrained_dcdm()")["results"]
     assert all(bool(r.converged) and not bool(r.breakdown) for r in results.values())
     cg_iters, dcdm_iters = int(results["CG"].iterations), int(results["DCDM"].iterations)
     assert dcdm_iters < 0.7 * cg_iters, (dcdm_iters, cg_iters)

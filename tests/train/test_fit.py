@@ -169,7 +169,8 @@ def test_eval_hook_steps():
     assert [s for s, _ in result.history["eval"]] == [3]
 
 
-@pytest.mark.parametrize("kind", tiered(["arrays", "sampler"], ["arrays"]))
+# (the default tier resumes bit-identically after Ctrl-C in tests/train/test_interrupt.py)
+@pytest.mark.parametrize("kind", tiered(["arrays", "sampler"], []))
 def test_resume_is_bit_identical(tmp_path, kind):
     if kind == "arrays":
         # 13 samples, batches of 5: 3 steps per epoch with a partial last batch; step 10
