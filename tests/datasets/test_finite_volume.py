@@ -230,7 +230,7 @@ def ic_batch():
         xc = jnp.asarray(_centres(nx))
 
         def draw(**kw):
-            return np.asarray(jax.jit(jax.vmap(lambda k: pdebench_initial_condition(xc, key=k, **kw)))(keys))
+            return np.asarray(jax.vmap(lambda k: pdebench_initial_condition(xc, key=k, **kw))(keys))
 
         return {
             "plain_exact": draw(exact_period=True, p_abs=0.0, p_window=0.0),
