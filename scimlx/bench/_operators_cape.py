@@ -21,9 +21,9 @@ Protocol (CAPE's reference configs `config_PrmEmbd_Adv.yaml` / `_Bgs.yaml` and `
   unseen parameters.
 
 `--quick` keeps the protocol at CPU scale: 64 cells, t in [0, 1] saved every 0.05 (21 frames), 16 training
-samples per parameter value and 4 test samples per value (seen and unseen), 20 epochs (warm-up 2, the rate
-halved every 8), batch 16, the module's spectral branch at 8 modes (the pooled grid has 16 points),
-U-Net 16 features.
+samples per parameter value and 4 test samples per value (seen and unseen), 60 epochs (warm-up 3, the rate
+halved every 20), batch 16, the module's spectral branch at 8 modes (the pooled grid has 16 points),
+U-Net 8 features.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ PAPER = {
 QUICK = {
     "data": {"resolution": 64, "t_final": 1.0, "dt_save": 0.05, "every_x": 1, "every_t": 1},
     "per_value": {"train": 16, "test": 4, "unseen": 4},
-    "train": {"epochs": 20, "batch_size": 16, "step_size": 8, "warmup_epochs": 2},
+    "train": {"epochs": 60, "batch_size": 16, "step_size": 20, "warmup_epochs": 3},
     "fno": {"modes": 12, "width_cape": 20, "width_base": 36, "padding": 2},
-    "unet": {"width": 16},
+    "unet": {"width": 8},
     "cape": {"width": 64, "kernel_size": 5, "modes": 8},
 }
 

@@ -326,3 +326,4 @@ def test_readme_cape_example_runs():
     assert count_params(namespace["model"]) == 120_198
     assert namespace["y"].shape == (4, 1, 128) and bool(jnp.all(jnp.isfinite(namespace["y"])))
     assert namespace["config"].warmup_epochs == 3
+
