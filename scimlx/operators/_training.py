@@ -234,7 +234,10 @@ class OperatorConfig(Recipe):
         halved every 20 epochs after the warm-up, 100 epochs, batch 50, the batch mean of the per-step
         relative L2 summed over the rollout, input noise 1e-3, the curriculum, 3 warm-up epochs and an
         auxiliary weight of 5.7e-5 (1-D) or 8.34e-5 (2-D), no normalisation. For the baseline without CAPE
-        module, pass `warmup_epochs=0, aux_weight=0.0`. `overrides` replace any field."""
+        module, pass `warmup_epochs=0, aux_weight=0.0` (the reference's baseline also starts its curriculum 3
+        epochs late while training everything; here it starts at epoch 0). The reference's optional gradient
+        penalty on the output's derivative in the parameters (1-D) is not part of this recipe. `overrides`
+        replace any field."""
         ndim = check_choice("ndim", ndim, (1, 2))
         preset = dict(
             epochs=100, batch_size=50, learning_rate=3e-3, weight_decay=1e-4, schedule="step", step_size=20,
