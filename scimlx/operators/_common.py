@@ -21,9 +21,17 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from scimlx.core.validate import check_bool, check_key
+from scimlx.core.validate import check_bool, check_int, check_key
 
-__all__ = ["BATCH_AXIS", "BatchNorm", "apply_batch", "check_sample", "coordinate_channels", "vmap_batch"]
+__all__ = [
+    "BATCH_AXIS",
+    "BatchNorm",
+    "apply_batch",
+    "check_sample",
+    "coordinate_channels",
+    "per_axis",
+    "vmap_batch",
+]
 
 BATCH_AXIS = "batch"
 
@@ -99,6 +107,16 @@ class BatchNorm(eqx.Module):
             )
         out = (x - mean.reshape(shape)) / jnp.sqrt(var.reshape(shape) + self.eps)
         return out * self.weight.reshape(shape) + self.bias.reshape(shape), state
+
+
+def per_axis(name: str, value, ndim: int, *, low: int) -> tuple[int, ...]:
+    """An int (the same on every axis) or a sequence of `ndim` ints, each `>= low`, as a tuple; a
+    `ValueError`/`TypeError` naming `name` otherwise."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != ndim:
+            raise ValueError(f"`{name}` must have one entry per spatial axis ({ndim}), got {tuple(value)}")
+        return tuple(check_int(f"{name}[{i}]", v, low=low) for i, v in enumerate(value))
+    return (check_int(name, value, low=low),) * ndim
 
 
 def check_sample(x, ndim: int, in_channels: int, note: str = "") -> None:

@@ -29,7 +29,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core.validate import check_bool, check_callable, check_choice, check_int, check_key
 
-from ._common import check_sample, coordinate_channels
+from ._common import check_sample, coordinate_channels, per_axis
 
 __all__ = ["FNO", "FNO_CONFIGS", "SpectralConv"]
 
@@ -67,15 +67,6 @@ FNO_CONFIGS: dict[str, dict] = {
 
 def _check_ndim(ndim) -> int:
     return check_choice("ndim", check_int("ndim", ndim), (1, 2, 3))
-
-
-def _per_axis(name: str, value, ndim: int, *, low: int) -> tuple[int, ...]:
-    """An int (the same on every axis) or a sequence of `ndim` ints, each `>= low`."""
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        if len(value) != ndim:
-            raise ValueError(f"`{name}` must have one entry per spatial axis ({ndim}), got {tuple(value)}")
-        return tuple(check_int(f"{name}[{i}]", v, low=low) for i, v in enumerate(value))
-    return (check_int(name, value, low=low),) * ndim
 
 
 def max_modes(shape: Sequence[int]) -> tuple[int, ...]:
@@ -130,7 +121,7 @@ class SpectralConv(eqx.Module):
         if ndim is None:
             ndim = len(modes) if isinstance(modes, Sequence) and not isinstance(modes, str) else 2
         self.ndim = _check_ndim(ndim)
-        self.modes = _per_axis("modes", modes, self.ndim, low=1)
+        self.modes = per_axis("modes", modes, self.ndim, low=1)
         key = check_key(key)
         scale = 1.0 / (self.in_channels * self.out_channels)
         shape = (self.in_channels, self.out_channels, *self.modes, 2)
@@ -267,11 +258,11 @@ class FNO(eqx.Module):
         self.in_channels = check_int("in_channels", in_channels)
         self.out_channels = check_int("out_channels", out_channels)
         self.ndim = _check_ndim(ndim)
-        self.modes = _per_axis("modes", modes, self.ndim, low=1)
+        self.modes = per_axis("modes", modes, self.ndim, low=1)
         self.width = check_int("width", width)
         self.n_layers = check_int("n_layers", n_layers)
         self.append_grid = check_bool("append_grid", append_grid)
-        self.padding = _per_axis("padding", padding, self.ndim, low=0)
+        self.padding = per_axis("padding", padding, self.ndim, low=0)
         self.projection = check_int("projection", projection)
         check_callable("activation", activation)
         self.activation = activation

@@ -33,7 +33,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core.validate import check_choice, check_int, check_key
 
-from ._common import BATCH_AXIS, BatchNorm, check_sample, coordinate_channels
+from ._common import BATCH_AXIS, BatchNorm, check_sample, coordinate_channels, per_axis
 
 __all__ = ["LSM", "NeuralSpectralBlock", "lsm_padding", "upsample_bilinear_aligned"]
 
@@ -45,15 +45,6 @@ _HEAD_WIDTH = 128  # the reference head: Linear(width, 128) -> GELU -> Linear(12
 # ------------------------------------------------------------------------------------------------------------
 # Geometry: padding and patches
 # ------------------------------------------------------------------------------------------------------------
-
-
-def _int_tuple(name: str, value, ndim: int, *, low: int) -> tuple[int, ...]:
-    """An int (broadcast to every axis) or a sequence of `ndim` ints, each `>= low`."""
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        if len(value) != ndim:
-            raise ValueError(f"`{name}` must have one entry per spatial axis ({ndim}), got {tuple(value)}")
-        return tuple(check_int(f"{name}[{i}]", v, low=low) for i, v in enumerate(value))
-    return (check_int(name, value, low=low),) * ndim
 
 
 def lsm_padding(shape: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -188,7 +179,7 @@ def upsample_bilinear_aligned(
         scale = check_int("scale", scale, low=1)
         sizes = tuple(scale * n for n in x.shape[1:])
     else:
-        sizes = _int_tuple("size", size, x.ndim - 1, low=1)
+        sizes = per_axis("size", size, x.ndim - 1, low=1)
     for axis, n_out in enumerate(sizes, start=1):
         lo, hi, frac = _aligned_indices(x.shape[axis], n_out)
         shape = [1] * x.ndim
@@ -418,8 +409,8 @@ class LSM(eqx.Module):
                 f"`width` ({w}) must be a multiple of `n_heads` ({n_heads}): every scale's channels "
                 f"(w, 2w, 4w, 8w) are split over the heads; e.g. width={n_heads * max(1, round(w / n_heads))}"
             )
-        self.patch = None if patch is None else _int_tuple("patch", patch, ndim, low=1)
-        self.padding = None if padding is None else _int_tuple("padding", padding, ndim, low=0)
+        self.patch = None if patch is None else per_axis("patch", patch, ndim, low=1)
+        self.padding = None if padding is None else per_axis("padding", padding, ndim, low=0)
         keys = iter(jax.random.split(check_key(key), 18))
         self.fc0 = eqx.nn.Linear(in_channels + ndim, w, key=next(keys))
         self.inc = _DoubleConv(ndim, w, w, key=next(keys))
