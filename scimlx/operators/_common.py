@@ -29,6 +29,7 @@ __all__ = [
     "apply_batch",
     "check_sample",
     "coordinate_channels",
+    "is_conditioned",
     "per_axis",
     "vmap_batch",
 ]
@@ -236,9 +237,14 @@ def vmap_batch(call, state, x, key, *per_sample):
     return (*outs, new_state)
 
 
+def is_conditioned(model) -> bool:
+    """Whether `model` is conditioned on PDE parameters (takes `pde_params`, as CAPE does)."""
+    return getattr(type(model), "conditioned", False) is True
+
+
 def _check_pde_params(model, pde_params, batch: int):
     """The PDE parameters `(B, P)` a conditioned model needs, or `None` for one that takes none."""
-    conditioned = getattr(type(model), "conditioned", False) is True
+    conditioned = is_conditioned(model)
     if pde_params is None:
         if conditioned:
             raise ValueError(

@@ -39,7 +39,7 @@ from scimlx.train import (
 )
 
 from ._cape import CAPE, curriculum_t_ar
-from ._common import apply_batch, vmap_batch
+from ._common import apply_batch, is_conditioned, vmap_batch
 
 __all__ = [
     "OperatorConfig",
@@ -368,6 +368,11 @@ def curriculum_rollout(
     input_noise = check_number("input_noise", input_noise, low=0)
     if input_noise > 0 and key is None:
         raise ValueError("`key` is required with `input_noise > 0`")
+    if x.ndim < 3 or y.ndim != x.ndim or x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[2:]:
+        raise ValueError(
+            "`x` (B, t_in, *spatial) and `y` (B, t_out, *spatial) must agree in batch and grid, got "
+            f"{x.shape} and {y.shape}"
+        )
     t_in, t_out = x.shape[1], y.shape[1]
     cape = isinstance(model, CAPE)
     keys = jax.random.split(key, t_out) if input_noise > 0 else jnp.zeros((t_out,))
@@ -406,7 +411,7 @@ def _check_pairs(x, y, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_pde_params(model, p, n: int, name: str) -> np.ndarray | None:
     """`(n, P)` PDE parameters for a conditioned model (a vector is one parameter per sample), else `None`."""
-    conditioned = getattr(type(model), "conditioned", False) is True
+    conditioned = is_conditioned(model)
     if p is None:
         if conditioned:
             raise ValueError(

@@ -174,6 +174,8 @@ def test_curriculum_rollout_between_teacher_forcing_and_autoregression():
     assert 0.5e-3 < float(jnp.std(deviation)) < 1.5e-3
     with pytest.raises(ValueError, match="`key`"):
         curriculum_rollout(model, None, x, y, 1, input_noise=1e-3)
+    with pytest.raises(ValueError, match="agree in batch and grid"):
+        curriculum_rollout(model, None, x, y[:, :, :4], 1)
 
 
 @pytest.fixture(scope="module")
