@@ -16,6 +16,21 @@ from ._common import (
 from ._common import (
     coordinate_channels as coordinate_channels,
 )
+from ._conv import (
+    Conv as Conv,
+)
+from ._conv import (
+    ConvTranspose as ConvTranspose,
+)
+from ._conv import (
+    DoubleConv as DoubleConv,
+)
+from ._conv import (
+    conv as conv,
+)
+from ._conv import (
+    conv_transpose as conv_transpose,
+)
 from ._fno import (
     FNO as FNO,
 )
@@ -45,9 +60,6 @@ from ._mgno import (
 )
 from ._mgno import (
     MgNO as MgNO,
-)
-from ._mgno import (
-    conv_transpose as conv_transpose,
 )
 from ._mgno import (
     prolongation_kernels as prolongation_kernels,

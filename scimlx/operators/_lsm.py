@@ -33,7 +33,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core.validate import check_choice, check_int, check_key
 
-from ._common import BATCH_AXIS, BatchNorm, check_sample, coordinate_channels, per_axis
+from ._common import check_sample, coordinate_channels, per_axis
+from ._conv import DoubleConv
 
 __all__ = ["LSM", "NeuralSpectralBlock", "lsm_padding", "upsample_bilinear_aligned"]
 
@@ -196,40 +197,13 @@ def upsample_bilinear_aligned(
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _batch_norm(channels: int) -> BatchNorm:
-    return BatchNorm(channels, momentum=0.1, eps=1e-5, axis_name=BATCH_AXIS)
-
-
-class _DoubleConv(eqx.Module):
-    """`[Conv3x3 (no bias) -> BatchNorm -> ReLU] x 2` (the reference `DoubleConv`)."""
-
-    conv1: eqx.nn.Conv
-    norm1: BatchNorm
-    conv2: eqx.nn.Conv
-    norm2: BatchNorm
-
-    def __init__(self, ndim: int, c_in: int, c_out: int, c_mid: int | None = None, *, key: PRNGKeyArray):
-        c_mid = c_out if c_mid is None else c_mid
-        k1, k2 = jax.random.split(key)
-        self.conv1 = eqx.nn.Conv(ndim, c_in, c_mid, 3, padding=1, use_bias=False, key=k1)
-        self.norm1 = _batch_norm(c_mid)
-        self.conv2 = eqx.nn.Conv(ndim, c_mid, c_out, 3, padding=1, use_bias=False, key=k2)
-        self.norm2 = _batch_norm(c_out)
-
-    def __call__(self, x: Array, state: eqx.nn.State) -> tuple[Array, eqx.nn.State]:
-        x, state = self.norm1(self.conv1(x), state)
-        x = jax.nn.relu(x)
-        x, state = self.norm2(self.conv2(x), state)
-        return jax.nn.relu(x), state
-
-
 class _Up(eqx.Module):
     """Aligned-corner x2 upsampling, zero padding to the skip's size, `concat([skip, up])`, double conv."""
 
-    conv: _DoubleConv
+    conv: DoubleConv
 
     def __init__(self, ndim: int, c_in: int, c_out: int, *, key: PRNGKeyArray):
-        self.conv = _DoubleConv(ndim, c_in, c_out, c_in // 2, key=key)
+        self.conv = DoubleConv(ndim, c_in, c_out, c_in // 2, key=key)
 
     def __call__(self, x: Array, skip: Array, state: eqx.nn.State) -> tuple[Array, eqx.nn.State]:
         x = upsample_bilinear_aligned(x, 2)
@@ -359,11 +333,11 @@ class LSM(eqx.Module):
     """
 
     fc0: eqx.nn.Linear
-    inc: _DoubleConv
-    down1: _DoubleConv
-    down2: _DoubleConv
-    down3: _DoubleConv
-    down4: _DoubleConv
+    inc: DoubleConv
+    down1: DoubleConv
+    down2: DoubleConv
+    down3: DoubleConv
+    down4: DoubleConv
     up1: _Up
     up2: _Up
     up3: _Up
@@ -413,11 +387,11 @@ class LSM(eqx.Module):
         self.padding = None if padding is None else per_axis("padding", padding, ndim, low=0)
         keys = iter(jax.random.split(check_key(key), 18))
         self.fc0 = eqx.nn.Linear(in_channels + ndim, w, key=next(keys))
-        self.inc = _DoubleConv(ndim, w, w, key=next(keys))
-        self.down1 = _DoubleConv(ndim, w, 2 * w, key=next(keys))
-        self.down2 = _DoubleConv(ndim, 2 * w, 4 * w, key=next(keys))
-        self.down3 = _DoubleConv(ndim, 4 * w, 8 * w, key=next(keys))
-        self.down4 = _DoubleConv(ndim, 8 * w, 16 * w // 2, key=next(keys))  # // 2: bilinear upsampling
+        self.inc = DoubleConv(ndim, w, w, key=next(keys))
+        self.down1 = DoubleConv(ndim, w, 2 * w, key=next(keys))
+        self.down2 = DoubleConv(ndim, 2 * w, 4 * w, key=next(keys))
+        self.down3 = DoubleConv(ndim, 4 * w, 8 * w, key=next(keys))
+        self.down4 = DoubleConv(ndim, 8 * w, 16 * w // 2, key=next(keys))  # // 2: bilinear upsampling
         self.up1 = _Up(ndim, 16 * w, 8 * w // 2, key=next(keys))
         self.up2 = _Up(ndim, 8 * w, 4 * w // 2, key=next(keys))
         self.up3 = _Up(ndim, 4 * w, 2 * w // 2, key=next(keys))

@@ -20,24 +20,22 @@ count of the coarsest level is never used by the cycle, as in the code (and buil
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Literal
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core.validate import check_bool, check_choice, check_int, check_key
 
 from ._common import check_sample
+from ._conv import Conv, ConvTranspose, PaddingMode
 from ._fno import gelu
 
-__all__ = ["MGNO_CONFIGS", "MgConv", "MgNO", "conv_transpose", "prolongation_kernels"]
+__all__ = ["MGNO_CONFIGS", "MgConv", "MgNO", "prolongation_kernels"]
 
-PaddingMode = Literal["zeros", "circular", "reflect"]
-_JNP_PAD = {"zeros": "constant", "circular": "wrap", "reflect": "reflect"}
+_PADDING_MODES = ("zeros", "circular", "reflect")
 
 _DARCY_CYCLE = ((1, 0),) * 5 + ((2, 0),)
 
@@ -84,89 +82,6 @@ MGNO_CONFIGS: dict[str, dict] = {
 }
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Convolutions with PyTorch's layouts, initialisation and padding modes
-
-
-def _uniform(key, shape, bound) -> Array:
-    return jax.random.uniform(key, shape, minval=-bound, maxval=bound)
-
-
-class _Conv(eqx.Module):
-    """A convolution `(C_in, *spatial) -> (C_out, *spatial')`, weight `(C_out, C_in, *k)` as PyTorch's, padded
-    by `padding` cells per side in `padding_mode` first; PyTorch's default initialisation."""
-
-    weight: Array
-    bias: Array | None
-    stride: int = eqx.field(static=True)
-    padding: int = eqx.field(static=True)
-    padding_mode: str = eqx.field(static=True)
-
-    def __init__(self, ndim, c_in, c_out, kernel, *, stride=1, padding=0, padding_mode="zeros", bias, key):
-        wkey, bkey = jax.random.split(key)
-        bound = 1.0 / math.sqrt(c_in * kernel**ndim)
-        self.weight = _uniform(wkey, (c_out, c_in) + (kernel,) * ndim, bound)
-        self.bias = _uniform(bkey, (c_out,), bound) if bias else None
-        self.stride, self.padding, self.padding_mode = stride, padding, padding_mode
-
-    def __call__(self, x: Array) -> Array:
-        ndim = x.ndim - 1
-        if self.padding:
-            pad = [(0, 0)] + [(self.padding, self.padding)] * ndim
-            x = jnp.pad(x, pad, mode=_JNP_PAD[self.padding_mode])
-        y = jax.lax.conv_general_dilated(
-            x[None], self.weight.astype(x.dtype), (self.stride,) * ndim, "VALID"
-        )[0]
-        if self.bias is not None:
-            y = y + self.bias.astype(x.dtype).reshape((-1,) + (1,) * ndim)
-        return y
-
-
-def conv_transpose(
-    x: Float[Array, "c_in *n"],  # noqa: F821
-    weight: Float[Array, "c_in c_out *k"],
-    *,
-    stride: int = 2,
-    padding: int = 1,  # noqa: F821
-) -> Float[Array, "c_out *m"]:  # noqa: F821
-    """PyTorch's `conv_transpose{1,2,3}d` for one sample, weight `(C_in, C_out, *k)` as PyTorch stores it.
-
-    `y[o, s i + a - p] += sum_c x[c, i] w[c, o, a]` per axis, so an axis of `n` cells comes out with
-    `(n - 1) s - 2 p + k`: with `s = 2, p = 1` that is `2 n` for `k = 4` and `2 n - 1` for `k = 3`.
-    """
-    ndim = x.ndim - 1
-    if ndim < 1 or weight.ndim != ndim + 2 or weight.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"`weight` must have shape (C_in, C_out, *k) with C_in = {x.shape[0] if x.ndim else '?'} and one "
-            f"kernel size per axis of `x` (C_in, *n); got `x` {tuple(x.shape)} and `weight` "
-            f"{tuple(weight.shape)}"
-        )
-    stride = check_int("stride", stride, low=1)
-    padding = check_int("padding", padding, low=0)
-    k = weight.shape[2:]
-    if padding > min(k) - 1:
-        raise ValueError(f"`padding` ({padding}) must be at most the kernel size - 1 ({min(k) - 1})")
-    # the adjoint of a strided convolution: dilate the input, pad by k - 1 - p, correlate with the flipped
-    # kernel whose in/out axes are swapped
-    w = jnp.flip(jnp.swapaxes(weight, 0, 1), axis=tuple(range(2, 2 + ndim))).astype(x.dtype)
-    pad = [(kk - 1 - padding, kk - 1 - padding) for kk in k]
-    return jax.lax.conv_general_dilated(x[None], w, (1,) * ndim, pad, lhs_dilation=(stride,) * ndim)[0]
-
-
-class _ConvTranspose(eqx.Module):
-    """A stride-2, padding-1 transposed convolution without bias, kernel per axis; PyTorch's initialisation
-    (`U(+-1/sqrt(C_out k))`: PyTorch takes a transposed convolution's fan-in from its output channels)."""
-
-    weight: Array
-
-    def __init__(self, channels: int, kernel: tuple[int, ...], *, key):
-        bound = 1.0 / math.sqrt(channels * math.prod(kernel))
-        self.weight = _uniform(key, (channels, channels) + tuple(kernel), bound)
-
-    def __call__(self, x: Array) -> Array:
-        return conv_transpose(x, self.weight, stride=2, padding=1)
-
-
 def prolongation_kernels(shape: Sequence[int], levels: int) -> tuple[tuple[int, ...], ...]:
     """The kernel sizes of the prolongations of a `levels`-level V-cycle on a grid of `shape`, finest first.
 
@@ -210,8 +125,8 @@ def _check_cycle(num_iteration) -> tuple[tuple[int, int], ...]:
 class _Smoother(eqx.Module):
     """`u <- u + S(f - A u)`, or `u = S(f)` without `A` (the first step of the cycle)."""
 
-    A: _Conv | None
-    S: _Conv
+    A: Conv | None
+    S: Conv
 
     def __call__(self, u: Array | None, f: Array) -> Array:
         if self.A is None:
@@ -241,10 +156,10 @@ class MgConv(eqx.Module):
 
     levels: list[list[_Smoother]]
     post: list[list[_Smoother]]
-    restrict_u: list[_Conv]
-    restrict_f: list[_Conv]
-    restrict_A: list[_Conv] | None
-    prolong: list[_ConvTranspose]
+    restrict_u: list[Conv]
+    restrict_f: list[Conv]
+    restrict_A: list[Conv] | None
+    prolong: list[ConvTranspose]
     norms: list[eqx.nn.LayerNorm] | None
     num_iteration: tuple[tuple[int, int], ...] = eqx.field(static=True)
     shape: tuple[int, ...] | None = eqx.field(static=True)
@@ -270,7 +185,7 @@ class MgConv(eqx.Module):
         cu = self.state_channels = check_int("state_channels", state_channels, low=1)
         cf = self.data_channels = check_int("data_channels", data_channels, low=1)
         self.num_iteration = cycle = _check_cycle(num_iteration)
-        check_choice("padding_mode", padding_mode, tuple(_JNP_PAD))
+        check_choice("padding_mode", padding_mode, _PADDING_MODES)
         check_bool("bias", bias)
         check_bool("restrict_residual", restrict_residual)
         check_bool("layer_norm", layer_norm)
@@ -289,7 +204,7 @@ class MgConv(eqx.Module):
         self.shape = shape
 
         keys = iter(jax.random.split(key, 4 * sum(p + q for p, q in cycle) + 4 * n_levels + 4))
-        conv = lambda c_in, c_out, **kw: _Conv(  # noqa: E731
+        conv = lambda c_in, c_out, **kw: Conv(  # noqa: E731
             self.ndim, c_in, c_out, 3, padding=1, padding_mode=padding_mode, key=next(keys), **kw
         )
         smoother = lambda first=False: _Smoother(  # noqa: E731
@@ -305,7 +220,7 @@ class MgConv(eqx.Module):
         self.restrict_A = (
             [conv(cu, cf, bias=bias) for _ in range(n_levels - 1)] if restrict_residual else None
         )
-        self.prolong = [_ConvTranspose(cu, k, key=next(keys)) for k in kernels]
+        self.prolong = [ConvTranspose(cu, k, key=next(keys)) for k in kernels]
         if layer_norm:
             sizes = _level_shapes(shape, n_levels)
             self.norms = [eqx.nn.LayerNorm((cu, *sizes[j]), eps=1e-5) for j in range(n_levels - 1)]
@@ -396,8 +311,8 @@ class MgNO(eqx.Module):
     """
 
     convs: list[MgConv]
-    linears: list[_Conv] | None
-    head: _Conv
+    linears: list[Conv] | None
+    head: Conv
     in_channels: int = eqx.field(static=True)
     out_channels: int = eqx.field(static=True)
     ndim: int = eqx.field(static=True)
@@ -452,13 +367,13 @@ class MgNO(eqx.Module):
             None
             if ns
             else [
-                _Conv(
+                Conv(
                     self.ndim, in_channels if i == 0 else width, width, 1, bias=True, key=keys[n_layers + i]
                 )
                 for i in range(n_layers)
             ]
         )
-        self.head = _Conv(self.ndim, width, out_channels, 1, bias=False, key=keys[-1])
+        self.head = Conv(self.ndim, width, out_channels, 1, bias=False, key=keys[-1])
 
     @classmethod
     def from_config(cls, name: str, *, key: PRNGKeyArray, **overrides) -> MgNO:

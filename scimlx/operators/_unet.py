@@ -33,38 +33,10 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core.validate import check_bool, check_callable, check_choice, check_int, check_key
 
-from ._common import BATCH_AXIS, BatchNorm, check_sample, coordinate_channels
+from ._common import check_sample, coordinate_channels
+from ._conv import DoubleConv
 
 __all__ = ["UNet"]
-
-
-def _batch_norm(channels: int) -> BatchNorm:
-    # PyTorch's BatchNorm2d defaults: momentum 0.1, eps 1e-5
-    return BatchNorm(channels, momentum=0.1, eps=1e-5, axis_name=BATCH_AXIS)
-
-
-class _Block(eqx.Module):
-    """`[Conv3x3 (no bias) -> BatchNorm -> activation] x 2` (PDEBench's `_block`)."""
-
-    conv1: eqx.nn.Conv
-    norm1: BatchNorm
-    conv2: eqx.nn.Conv
-    norm2: BatchNorm
-    activation: Callable[[Array], Array] = eqx.field(static=True)
-
-    def __init__(self, ndim: int, c_in: int, c_out: int, activation, *, key):
-        k1, k2 = jax.random.split(key)
-        self.conv1 = eqx.nn.Conv(ndim, c_in, c_out, kernel_size=3, padding=1, use_bias=False, key=k1)
-        self.norm1 = _batch_norm(c_out)
-        self.conv2 = eqx.nn.Conv(ndim, c_out, c_out, kernel_size=3, padding=1, use_bias=False, key=k2)
-        self.norm2 = _batch_norm(c_out)
-        self.activation = activation
-
-    def __call__(self, x: Array, state: eqx.nn.State) -> tuple[Array, eqx.nn.State]:
-        x, state = self.norm1(self.conv1(x), state)
-        x = self.activation(x)
-        x, state = self.norm2(self.conv2(x), state)
-        return self.activation(x), state
 
 
 def _up_conv(ndim: int, c_in: int, c_out: int, key) -> eqx.nn.ConvTranspose:
@@ -113,10 +85,10 @@ class UNet(eqx.Module):
     - `key`: a PRNG key for the initialisation.
     """
 
-    encoders: tuple[_Block, ...]
-    bottleneck: _Block
+    encoders: tuple[DoubleConv, ...]
+    bottleneck: DoubleConv
     up_convs: tuple[eqx.nn.ConvTranspose, ...]
-    decoders: tuple[_Block, ...]
+    decoders: tuple[DoubleConv, ...]
     head: eqx.nn.Conv
     in_channels: int = eqx.field(static=True)
     out_channels: int = eqx.field(static=True)
@@ -151,14 +123,17 @@ class UNet(eqx.Module):
         chans = [self.width * 2**level for level in range(self.depth + 1)]
         c_in = self.in_channels + (ndim if append_grid else 0)
         self.encoders = tuple(
-            _Block(ndim, c_in if level == 0 else chans[level - 1], chans[level], activation, key=next(keys))
+            DoubleConv(
+                ndim, c_in if level == 0 else chans[level - 1], chans[level], activation=activation,
+                key=next(keys),
+            )  # fmt: skip
             for level in range(self.depth)
         )
-        self.bottleneck = _Block(ndim, chans[-2], chans[-1], activation, key=next(keys))
+        self.bottleneck = DoubleConv(ndim, chans[-2], chans[-1], activation=activation, key=next(keys))
         levels = range(self.depth - 1, -1, -1)  # coarsest first
         self.up_convs = tuple(_up_conv(ndim, chans[lv + 1], chans[lv], next(keys)) for lv in levels)
         self.decoders = tuple(
-            _Block(ndim, 2 * chans[lv], chans[lv], activation, key=next(keys)) for lv in levels
+            DoubleConv(ndim, 2 * chans[lv], chans[lv], activation=activation, key=next(keys)) for lv in levels
         )
         self.head = eqx.nn.Conv(ndim, chans[0], self.out_channels, kernel_size=1, key=next(keys))
 

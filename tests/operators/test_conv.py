@@ -1,0 +1,139 @@
+"""The operators' convolutions against XLA's plain formulas (values and gradients, float64), and the shared
+double-convolution block."""
+
+import itertools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scimlx.operators import Conv, DoubleConv, conv, conv_transpose
+from scimlx.operators._common import BATCH_AXIS
+from tests.tiers import tiered
+
+
+def _xla_conv(x, w, stride, padding):
+    nd = x.ndim - 1
+    return jax.lax.conv_general_dilated(x[None], w, (stride,) * nd, ((padding, padding),) * nd)[0]
+
+
+def _xla_conv_transpose(x, w, stride, padding):
+    # the textbook form: correlate the zero-dilated input with the flipped, in/out-swapped kernel
+    nd = x.ndim - 1
+    k = w.shape[2:]
+    wf = jnp.flip(jnp.swapaxes(w, 0, 1), axis=tuple(range(2, 2 + nd)))
+    pads = [(kk - 1 - padding, kk - 1 - padding) for kk in k]
+    return jax.lax.conv_general_dilated(x[None], wf, (1,) * nd, pads, lhs_dilation=(stride,) * nd)[0]
+
+
+def _max_diff(a, b):
+    return max(float(jnp.max(jnp.abs(u - v))) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def _compare(f, reference, x, w, seed):
+    """The largest differences of `f` and `reference` in value and in the gradients (x and w) of a random
+    linear functional of the output, in one compiled program."""
+
+    @jax.jit
+    def both(x, w):
+        y, y_ref = f(x, w), reference(x, w)
+        g = jax.random.normal(jax.random.key(seed), y_ref.shape, y_ref.dtype)
+        grads = [
+            jax.grad(lambda x, w, h=h: jnp.sum(h(x, w) * g), argnums=(0, 1))(x, w) for h in (f, reference)
+        ]
+        return y, y_ref, grads
+
+    y, y_ref, (grad, grad_ref) = both(x, w)
+    assert y.shape == y_ref.shape
+    return _max_diff(y, y_ref), _max_diff(grad, grad_ref)
+
+
+_CASES = [(nd, k, p, n) for nd, k, n in itertools.product((1, 2), (2, 3, 4), (6, 7)) for p in range(k)]
+
+
+@pytest.mark.parametrize("nd,k,p,n", tiered(_CASES, [(2, 4, 1, 7), (1, 3, 2, 6)], unpack=True))
+def test_stride_two_transposed_convolution_matches_the_dilated_form(nd, k, p, n):
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(100 * nd + 10 * k + p + n)
+        shape = (n,) if nd == 1 else (n, n - 1)  # an odd and an even axis
+        x = jnp.asarray(rng.standard_normal((3, *shape)))
+        w = jnp.asarray(rng.standard_normal((3, 2) + (k,) * nd))
+        value, grad = _compare(
+            lambda x, w: conv_transpose(x, w, stride=2, padding=p),
+            lambda x, w: _xla_conv_transpose(x, w, 2, p),
+            x, w, seed=n,
+        )  # fmt: skip
+        assert jax.eval_shape(lambda x, w: conv_transpose(x, w, stride=2, padding=p), x, w).shape == (
+            2,
+        ) + tuple(2 * (m - 1) - 2 * p + k for m in shape)
+        assert value < 1e-12 and grad < 1e-12
+
+
+_CONV_CASES = [
+    (nd, k, p, n, s)
+    for (nd, k, p, n), s in itertools.product(
+        [(1, 3, 0, 7), (1, 3, 1, 8), (2, 3, 1, 8), (2, 3, 0, 7), (2, 1, 0, 5), (2, 4, 1, 9)], (1, 2)
+    )
+]
+
+
+@pytest.mark.parametrize(
+    "nd,k,p,n,stride", tiered(_CONV_CASES, [(2, 3, 1, 8, 1), (2, 3, 1, 8, 2), (2, 3, 0, 7, 2)], unpack=True)
+)
+def test_convolution_values_and_gradients_match_xla(nd, k, p, n, stride):
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(7 * n + k + stride)
+        x = jnp.asarray(rng.standard_normal((3,) + (n,) * nd))
+        w = jnp.asarray(rng.standard_normal((2, 3) + (k,) * nd))
+        value, grad = _compare(
+            lambda x, w: conv(x, w, stride=stride, padding=p),
+            lambda x, w: _xla_conv(x, w, stride, p),
+            x, w, seed=n,
+        )  # fmt: skip
+        assert value < 1e-12 and grad < 1e-12
+
+
+@pytest.mark.parametrize("mode,np_mode", [("circular", "wrap"), ("reflect", "reflect")])
+def test_conv_module_pads_in_its_mode_before_correlating(mode, np_mode):
+    layer = Conv(2, 2, 3, 3, stride=2, padding=1, padding_mode=mode, bias=True, key=jax.random.key(0))
+    x = np.random.default_rng(0).standard_normal((2, 6, 5)).astype(np.float32)
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode=np_mode)
+    w, b = np.asarray(layer.weight), np.asarray(layer.bias)
+    want = np.zeros((3, 3, 3), np.float32)
+    for o, i, j in itertools.product(range(3), range(3), range(3)):
+        want[o, i, j] = b[o] + np.sum(w[o] * xp[:, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3])
+    np.testing.assert_allclose(np.asarray(layer(jnp.asarray(x))), want, rtol=1e-5, atol=1e-5)
+
+
+def test_convolution_refuses_mismatched_weights_and_bad_arguments():
+    x = jnp.zeros((3, 8, 8))
+    with pytest.raises(ValueError, match="C_in = 3"):
+        conv(x, jnp.zeros((2, 4, 3, 3)))
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        conv(jnp.zeros((3, 2, 2)), jnp.zeros((2, 3, 3, 3)))
+    with pytest.raises(ValueError, match="stride"):
+        conv(x, jnp.zeros((2, 3, 3, 3)), stride=0)
+    with pytest.raises(ValueError, match="padding"):
+        conv_transpose(x, jnp.zeros((3, 2, 3, 3)), padding=3)
+
+
+def test_double_conv_is_two_convolutions_each_normalised_over_the_batch_then_activated():
+    block = DoubleConv(1, 2, 3, c_mid=4, activation=jnp.tanh, key=jax.random.key(0))
+    state = eqx.nn.State(block)
+    x = jnp.asarray(np.random.default_rng(1).standard_normal((5, 2, 7)), jnp.float32)
+
+    def norm(h):  # batch statistics over (batch, grid), biased variance, eps 1e-5
+        mean = h.mean(axis=(0, 2), keepdims=True)
+        return (h - mean) / jnp.sqrt(h.var(axis=(0, 2), keepdims=True) + 1e-5)
+
+    @eqx.filter_jit
+    def both(block, state, x):
+        y, _ = jax.vmap(block, in_axes=(0, None), out_axes=(0, None), axis_name=BATCH_AXIS)(x, state)
+        h = jnp.tanh(norm(jax.vmap(block.conv1)(x)))
+        return y, jnp.tanh(norm(jax.vmap(block.conv2)(h)))
+
+    y, want = both(block, state, x)
+    assert y.shape == (5, 3, 7)
+    np.testing.assert_allclose(np.asarray(y), np.asarray(want), rtol=1e-4, atol=1e-5)
