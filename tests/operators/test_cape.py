@@ -329,3 +329,61 @@ def test_readme_cape_example_runs():
     assert namespace["y"].shape == (4, 1, 128) and bool(jnp.all(jnp.isfinite(namespace["y"])))
     assert namespace["config"].warmup_epochs == 3
 
+
+
+@pytest.mark.slow
+def test_cape_run_stopped_mid_way_resumes_bit_identically(tmp_path, monkeypatch):
+    """Ctrl-C at step 5 of 12 (in the warm-up's last epoch), then a resumed run: the same weights and losses
+    as the run never stopped (the warm-up switch, the curriculum and the input noise follow the step
+    counter)."""
+    import os
+    import signal
+
+    from scimlx._interrupt import Interrupted
+    from scimlx.operators import _training
+
+    rng = np.random.default_rng(1)
+    n, nx = 8, 16
+    beta = np.array([1, 2] * (n // 2), np.float32)
+    u0 = rng.normal(size=(n, nx)).astype(np.float32)
+    frames = np.stack([np.stack([np.roll(u0[i], int(beta[i]) * s) for s in range(4)]) for i in range(n)])
+    x, y = frames[:, :1], frames[:, 1:]
+
+    def build():
+        base = FNO(2, 2, ndim=1, modes=4, width=8, key=jax.random.key(0))
+        return CAPE(base, channels=1, n_params=1, shape=(nx,), width=8, modes=2, padding="circular",
+                    key=jax.random.key(1))  # fmt: skip
+
+    model = filled(build, 3)
+    config = OperatorConfig.cape(epochs=6, batch_size=4, warmup_epochs=3, step_size=2)
+
+    def train(**options):
+        run = RunOptions(progress=False, eval_every=5, **options)
+        return train_operator(
+            model, None, x, y, key=jax.random.key(2), task="autoregressive", config=config, run=run,
+            x_test=x, y_test=y, pde_params_train=beta, pde_params_test=beta,
+        )  # fmt: skip
+
+    evaluate = _training.evaluate_operator
+    pressed = []
+
+    def press_once(*args, **kwargs):  # the evaluation at step 5 presses Ctrl-C
+        if not pressed:
+            pressed.append(1)
+            before = signal.getsignal(signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            while signal.getsignal(signal.SIGINT) is before:
+                pass
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(_training, "evaluate_operator", press_once)
+    with pytest.raises(Interrupted) as info:
+        train(checkpoint_dir=tmp_path)
+    assert info.value.step == 5
+    monkeypatch.setattr(_training, "evaluate_operator", evaluate)
+    resumed = train(checkpoint_dir=tmp_path, resume=True)
+    straight = train()
+    leaves = [jax.tree.leaves(eqx.filter(r.model, eqx.is_array)) for r in (resumed, straight)]
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(*leaves))
+    assert np.asarray(resumed.history["loss"]).tolist() == np.asarray(straight.history["loss"]).tolist()
+    assert len(straight.history["loss"]) == 12
