@@ -43,28 +43,59 @@ _JNP_PAD = {"zeros": "constant", "circular": "wrap", "reflect": "reflect"}
 
 # ----------------------------------------------------------------------------------------------------------
 # the correlation and its gradient
+#
+# Every function takes one sample, channels first `(C, *n)` (PyTorch's layout) or, with `cl` (channels last),
+# `(*n, C)`; weights are always in PyTorch's layout. XLA's CPU convolutions run channels last (a
+# channels-first one is transposed there and back, and its kernel is slower): a model that keeps its
+# activations channels last, as MgNO does inside, saves both.
 
 
-def _xla_conv(x: Array, w: Array, stride: int, pads: tuple) -> Array:
+def _spatial(x: Array, cl: bool) -> tuple[int, ...]:
+    return tuple(x.shape[:-1] if cl else x.shape[1:])
+
+
+def _channels(x: Array, cl: bool) -> int:
+    return x.shape[-1] if cl else x.shape[0]
+
+
+def _grid_index(cl: bool, nd: int, per_axis) -> tuple:
+    """An index that applies `per_axis` (a sequence of slices, one per spatial axis) to the spatial axes."""
+    return tuple(per_axis) + (slice(None),) if cl else (slice(None),) + tuple(per_axis)
+
+
+def _pad_grid(x: Array, pads, cl: bool, mode: str = "constant") -> Array:
+    return jnp.pad(x, tuple(pads) + ((0, 0),) if cl else ((0, 0),) + tuple(pads), mode=mode)
+
+
+def _dimension_numbers(nd: int, cl: bool) -> jax.lax.ConvDimensionNumbers:
+    spatial = tuple(range(1, nd + 1)) if cl else tuple(range(2, nd + 2))
+    lhs = (0, nd + 1) + spatial if cl else (0, 1) + spatial
+    return jax.lax.ConvDimensionNumbers(lhs, (0, 1) + tuple(range(2, nd + 2)), lhs)
+
+
+def _xla_conv(x: Array, w: Array, stride: int, pads: tuple, cl: bool) -> Array:
     nd = x.ndim - 1
-    if all(p == (0, 0) for p in pads) and x.shape[1:] != w.shape[2:]:
+    dims = _dimension_numbers(nd, cl)
+    if all(p == (0, 0) for p in pads) and _spatial(x, cl) != w.shape[2:]:
         # XLA's CPU convolution without padding is ~3x slower than with: pad the low side by one stride and
         # drop the extra first output of every axis
-        y = jax.lax.conv_general_dilated(x[None], w, (stride,) * nd, ((stride, 0),) * nd)[0]
-        return y[(slice(None),) + (slice(1, None),) * nd]
-    return jax.lax.conv_general_dilated(x[None], w, (stride,) * nd, pads)[0]
+        y = jax.lax.conv_general_dilated(
+            x[None], w, (stride,) * nd, ((stride, 0),) * nd, dimension_numbers=dims
+        )[0]
+        return y[_grid_index(cl, nd, [slice(1, None)] * nd)]
+    return jax.lax.conv_general_dilated(x[None], w, (stride,) * nd, pads, dimension_numbers=dims)[0]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv(x: Array, w: Array, stride: int, pads: tuple) -> Array:
-    return _xla_conv(x, w, stride, pads)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv(x: Array, w: Array, stride: int, pads: tuple, cl: bool) -> Array:
+    return _xla_conv(x, w, stride, pads, cl)
 
 
-def _conv_fwd(x, w, stride, pads):
-    return _xla_conv(x, w, stride, pads), (x, w)
+def _conv_fwd(x, w, stride, pads, cl):
+    return _xla_conv(x, w, stride, pads, cl), (x, w)
 
 
-def _conv_bwd(stride, pads, residuals, g):
+def _conv_bwd(stride, pads, cl, residuals, g):
     x, w = residuals
     nd = x.ndim - 1
     k = w.shape[2:]
@@ -72,23 +103,31 @@ def _conv_bwd(stride, pads, residuals, g):
         # the adjoint of a stride-2 correlation of the zero-padded x: the stride-2 transposed convolution
         # with the same weight (PyTorch's layouts make (C_out, C_in) of the one (C_in, C_out) of the
         # other), shifted by the low padding and cut to x's grid
-        gx = _conv_transpose_s2(g, w, tuple(lo for lo, _ in pads), x.shape[1:])
+        gx = _conv_transpose_s2(g, w, tuple(lo for lo, _ in pads), _spatial(x, cl), cl)
     else:
-        gx = jax.vjp(lambda v: _xla_conv(v, w, stride, pads), x)[1](g)[0]
+        gx = jax.vjp(lambda v: _xla_conv(v, w, stride, pads, cl), x)[1](g)[0]
     # weight gradient: per tap, the product of g with the matching (strided) window of the padded input,
     # summed over the grid
-    xz = jnp.pad(x, ((0, 0),) + tuple(pads))
-    out = g.shape[1:]
-    axes = tuple(range(1, nd + 1))
+    xz = _pad_grid(x, pads, cl)
+    out = _spatial(g, cl)
+    axes = tuple(range(nd)) if cl else tuple(range(1, nd + 1))
     taps = []
     for tap in itertools.product(*(range(kk) for kk in k)):
-        window = (slice(None),) + tuple(slice(t, t + stride * (n - 1) + 1, stride) for t, n in zip(tap, out))
-        taps.append(jnp.tensordot(g, xz[window], axes=(axes, axes)))
+        window = _grid_index(cl, nd, [slice(t, t + stride * (n - 1) + 1, stride) for t, n in zip(tap, out)])
+        taps.append(jnp.tensordot(g, xz[window], axes=(axes, axes)))  # (C_out, C_in)
     gw = jnp.stack(taps, axis=-1).reshape(w.shape)
     return gx, gw
 
 
 _conv.defvjp(_conv_fwd, _conv_bwd)
+
+
+def _check_layout(x, channels_last) -> bool:
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"`channels_last` must be a bool, got {channels_last!r}")
+    if x.ndim < 2:
+        raise ValueError(f"`x` must be one sample with a channel axis and grid axes, got shape {x.shape}")
+    return channels_last
 
 
 def conv(
@@ -97,25 +136,30 @@ def conv(
     *,
     stride: int = 1,
     padding: int = 0,
+    channels_last: bool = False,
 ) -> Float[Array, "c_out *m"]:  # noqa: F821
     """PyTorch's `conv{1,2,3}d` (a correlation, zero padding) for one sample, weight `(C_out, C_in, *k)`.
 
     `y[o, i] = sum_{c, a} w[o, c, a] x[c, s i + a - p]` per axis (`x` is 0 outside its grid), so an axis of
     `n` cells comes out with `floor((n + 2 p - k) / s) + 1`. Its gradients are computed in a form XLA runs
-    fast on the CPU (module docstring).
+    fast on the CPU (module docstring). With `channels_last`, `x` and the result are `(*n, C)` (the weight
+    keeps PyTorch's layout); XLA's CPU convolutions run faster so.
     """
+    cl = _check_layout(x, channels_last)
     nd = x.ndim - 1
-    if nd < 1 or weight.ndim != nd + 2 or weight.shape[1] != x.shape[0]:
+    c_in = _channels(x, cl)
+    if weight.ndim != nd + 2 or weight.shape[1] != c_in:
+        layout = "(*n, C_in)" if cl else "(C_in, *n)"
         raise ValueError(
-            f"`weight` must have shape (C_out, C_in, *k) with C_in = {x.shape[0] if x.ndim else '?'} and one "
-            f"kernel size per axis of `x` (C_in, *n); got `x` {tuple(x.shape)} and `weight` "
-            f"{tuple(weight.shape)}"
+            f"`weight` must have shape (C_out, C_in, *k) with C_in = {c_in} and one kernel size per grid "
+            f"axis of `x` {layout}; got `x` {tuple(x.shape)} and `weight` {tuple(weight.shape)}"
         )
     stride = check_int("stride", stride, low=1)
     padding = check_int("padding", padding, low=0)
-    if any(n + 2 * padding < kk for n, kk in zip(x.shape[1:], weight.shape[2:])):
-        raise ValueError(f"the grid {tuple(x.shape[1:])} padded by {padding} is smaller than the kernel")
-    return _conv(x, weight.astype(x.dtype), stride, ((padding, padding),) * nd)
+    grid = _spatial(x, cl)
+    if any(n + 2 * padding < kk for n, kk in zip(grid, weight.shape[2:])):
+        raise ValueError(f"the grid {grid} padded by {padding} is smaller than the kernel")
+    return _conv(x, weight.astype(x.dtype), stride, ((padding, padding),) * nd, cl)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -146,38 +190,50 @@ def _phase_plan(k: int, p: int, n: int, out: int):
     return width, shifts, half, (lo, hi), index.reshape(-1)
 
 
-def _conv_transpose_s2(x: Array, weight: Array, padding: tuple[int, ...], out: tuple[int, ...]) -> Array:
+def _conv_transpose_s2(
+    x: Array, weight: Array, padding: tuple[int, ...], out: tuple[int, ...], cl: bool
+) -> Array:
     """The stride-2 transposed convolution of one sample, weight `(C_in, C_out, *k)`, per-axis padding, cut
     to the output grid `out`, as one convolution per phase block (see the module docstring)."""
     nd = x.ndim - 1
     c_out, k = weight.shape[1], weight.shape[2:]
-    plans = [_phase_plan(kk, p, n, o) for kk, p, n, o in zip(k, padding, x.shape[1:], out)]
-    # the phase kernels: (2^nd C_out, C_in, *width), the phases of every axis leading
+    plans = [_phase_plan(kk, p, n, o) for kk, p, n, o in zip(k, padding, _spatial(x, cl), out)]
+    # the phase kernels: (2^nd C_out, C_in, *width), the phases of every axis leading, C_out last
     wt = jnp.pad(jnp.swapaxes(weight, 0, 1), ((0, 0), (0, 0)) + ((0, 1),) * nd)  # index k reads 0
     kernel = wt[(slice(None), slice(None)) + np.ix_(*[plan[4] for plan in plans])]
     widths = [plan[0] for plan in plans]
     kernel = kernel.reshape(kernel.shape[:2] + tuple(v for w_ in widths for v in (2, w_)))
     perm = [2 + 2 * j for j in range(nd)] + [0, 1] + [3 + 2 * j for j in range(nd)]
-    kernel = jnp.transpose(kernel, perm).reshape((2**nd * c_out, x.shape[0], *widths))
+    kernel = jnp.transpose(kernel, perm).reshape((2**nd * c_out, _channels(x, cl), *widths))
     # negative padding (a window that starts inside the grid) crops instead
-    starts = [max(-plan[3][0], 0) for plan in plans]
-    x = x[(slice(None),) + tuple(slice(s, None) for s in starts)]
+    x = x[_grid_index(cl, nd, [slice(max(-plan[3][0], 0), None) for plan in plans])]
     pads = tuple((max(plan[3][0], 0), max(plan[3][1], 0)) for plan in plans)
-    y = _conv(x, kernel.astype(x.dtype), 1, pads)
-    y = y.reshape((2,) * nd + (c_out,) + y.shape[1:])
+    y = _conv(x, kernel.astype(x.dtype), 1, pads, cl)
+    if cl:  # (*Q, 2, .., 2, C_out): axis j's phases at nd + j
+        y = y.reshape(y.shape[:-1] + (2,) * nd + (c_out,))
+        phase_axis, grid_axis = (lambda j: nd + j), (lambda j: j)
+    else:  # (2, .., 2, C_out, *Q)
+        y = y.reshape((2,) * nd + (c_out,) + y.shape[1:])
+        phase_axis, grid_axis = (lambda j: j), (lambda j: nd + 1 + j)
     # each phase's outputs start at its own shift: crop every phase to `half` outputs, then interleave
     for j, (_, shifts, half, _, _) in enumerate(plans):
-        spatial = nd + 1 + j
+        # after taking a phase, the grid axis j sits one place lower in the channels-first layout
+        g = grid_axis(j) if cl else grid_axis(j) - 1
         y = jnp.stack(
             [
-                jax.lax.slice_in_dim(jnp.take(y, r, axis=j), shifts[r], shifts[r] + half, axis=spatial - 1)
+                jax.lax.slice_in_dim(jnp.take(y, r, axis=phase_axis(j)), shifts[r], shifts[r] + half, axis=g)
                 for r in (0, 1)
             ],
-            axis=j,
+            axis=phase_axis(j),
         )
-    perm = [nd] + [v for j in range(nd) for v in (nd + 1 + j, j)]
-    y = jnp.transpose(y, perm).reshape((c_out,) + tuple(2 * plan[2] for plan in plans))
-    return y[(slice(None),) + tuple(slice(0, o) for o in out)]
+    halves = tuple(2 * plan[2] for plan in plans)
+    if cl:
+        perm = [v for j in range(nd) for v in (j, nd + j)] + [2 * nd]
+        y = jnp.transpose(y, perm).reshape(halves + (c_out,))
+    else:
+        perm = [nd] + [v for j in range(nd) for v in (nd + 1 + j, j)]
+        y = jnp.transpose(y, perm).reshape((c_out,) + halves)
+    return y[_grid_index(cl, nd, [slice(0, o) for o in out])]
 
 
 def conv_transpose(
@@ -186,35 +242,41 @@ def conv_transpose(
     *,
     stride: int = 2,
     padding: int = 1,
+    channels_last: bool = False,
 ) -> Float[Array, "c_out *m"]:  # noqa: F821
     """PyTorch's `conv_transpose{1,2,3}d` for one sample, weight `(C_in, C_out, *k)` as PyTorch stores it.
 
     `y[o, s i + a - p] += sum_c x[c, i] w[c, o, a]` per axis, so an axis of `n` cells comes out with
     `(n - 1) s - 2 p + k`: with `s = 2, p = 1` that is `2 n` for `k = 4` and `2 n - 1` for `k = 3`. Stride 2
     runs as one convolution per phase block (module docstring); other strides as XLA's convolution of the
-    zero-dilated input.
+    zero-dilated input. With `channels_last`, `x` and the result are `(*n, C)`.
     """
+    cl = _check_layout(x, channels_last)
     ndim = x.ndim - 1
-    if ndim < 1 or weight.ndim != ndim + 2 or weight.shape[0] != x.shape[0]:
+    c_in = _channels(x, cl)
+    if weight.ndim != ndim + 2 or weight.shape[0] != c_in:
+        layout = "(*n, C_in)" if cl else "(C_in, *n)"
         raise ValueError(
-            f"`weight` must have shape (C_in, C_out, *k) with C_in = {x.shape[0] if x.ndim else '?'} and one "
-            f"kernel size per axis of `x` (C_in, *n); got `x` {tuple(x.shape)} and `weight` "
-            f"{tuple(weight.shape)}"
+            f"`weight` must have shape (C_in, C_out, *k) with C_in = {c_in} and one kernel size per grid "
+            f"axis of `x` {layout}; got `x` {tuple(x.shape)} and `weight` {tuple(weight.shape)}"
         )
     stride = check_int("stride", stride, low=1)
     padding = check_int("padding", padding, low=0)
     k = weight.shape[2:]
     if padding > min(k) - 1:
         raise ValueError(f"`padding` ({padding}) must be at most the kernel size - 1 ({min(k) - 1})")
-    out = tuple((n - 1) * stride - 2 * padding + kk for n, kk in zip(x.shape[1:], k))
+    out = tuple((n - 1) * stride - 2 * padding + kk for n, kk in zip(_spatial(x, cl), k))
     weight = weight.astype(x.dtype)
     if stride == 2:
-        return _conv_transpose_s2(x, weight, (padding,) * ndim, out)
+        return _conv_transpose_s2(x, weight, (padding,) * ndim, out, cl)
     # the adjoint of a strided convolution: dilate the input, pad by k - 1 - p, correlate with the flipped
     # kernel whose in/out axes are swapped
     w = jnp.flip(jnp.swapaxes(weight, 0, 1), axis=tuple(range(2, 2 + ndim)))
     pad = [(kk - 1 - padding, kk - 1 - padding) for kk in k]
-    return jax.lax.conv_general_dilated(x[None], w, (1,) * ndim, pad, lhs_dilation=(stride,) * ndim)[0]
+    dims = _dimension_numbers(ndim, cl)
+    return jax.lax.conv_general_dilated(
+        x[None], w, (1,) * ndim, pad, lhs_dilation=(stride,) * ndim, dimension_numbers=dims
+    )[0]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -273,18 +335,28 @@ class Conv(eqx.Module):
         self.bias = _uniform(bkey, (out_channels,), bound) if bias else None
         self.stride, self.padding, self.padding_mode = stride, padding, padding_mode
 
-    def __call__(self, x: Float[Array, "c_in *n"]) -> Float[Array, "c_out *m"]:  # noqa: F821
+    def __call__(
+        self,
+        x: Float[Array, "c_in *n"],  # noqa: F821
+        *,
+        channels_last: bool = False,
+    ) -> Float[Array, "c_out *m"]:  # noqa: F821
+        """The convolution of one sample `(C_in, *n)`, or `(*n, C_in)` with `channels_last`."""
+        cl = channels_last
         nd = x.ndim - 1
         w = self.weight.astype(x.dtype)
         if all(kk == 1 for kk in w.shape[2:]) and self.stride == 1 and not self.padding:
-            y = jnp.tensordot(w.reshape(w.shape[:2]), x, axes=(1, 0))  # a 1x1 convolution: one product
+            w2 = w.reshape(w.shape[:2])  # a 1x1 convolution: one product
+            y = jnp.tensordot(x, w2, axes=(-1, 1)) if cl else jnp.tensordot(w2, x, axes=(1, 0))
         elif self.padding and self.padding_mode != "zeros":
-            x = jnp.pad(x, ((0, 0),) + ((self.padding, self.padding),) * nd, mode=_JNP_PAD[self.padding_mode])
-            y = _conv(x, w, self.stride, ((0, 0),) * nd)
+            pads = ((self.padding, self.padding),) * nd
+            x = _pad_grid(x, pads, cl, mode=_JNP_PAD[self.padding_mode])
+            y = _conv(x, w, self.stride, ((0, 0),) * nd, cl)
         else:
-            y = _conv(x, w, self.stride, ((self.padding, self.padding),) * nd)
+            y = _conv(x, w, self.stride, ((self.padding, self.padding),) * nd, cl)
         if self.bias is not None:
-            y = y + self.bias.astype(x.dtype).reshape((-1,) + (1,) * nd)
+            b = self.bias.astype(x.dtype)
+            y = y + (b if cl else b.reshape((-1,) + (1,) * nd))
         return y
 
 
@@ -306,8 +378,9 @@ class ConvTranspose(eqx.Module):
         bound = 1.0 / math.sqrt(channels * math.prod(kernel))
         self.weight = _uniform(key, (channels, channels) + tuple(kernel), bound)
 
-    def __call__(self, x: Float[Array, "c *n"]) -> Float[Array, "c *m"]:  # noqa: F821
-        return conv_transpose(x, self.weight, stride=2, padding=1)
+    def __call__(self, x: Float[Array, "c *n"], *, channels_last: bool = False) -> Float[Array, "c *m"]:  # noqa: F821
+        """The transposed convolution of one sample `(C, *n)`, or `(*n, C)` with `channels_last`."""
+        return conv_transpose(x, self.weight, stride=2, padding=1, channels_last=channels_last)
 
 
 class DoubleConv(eqx.Module):

@@ -25,6 +25,7 @@ from typing import Literal
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core.validate import check_bool, check_choice, check_int, check_key
@@ -128,10 +129,10 @@ class _Smoother(eqx.Module):
     A: Conv | None
     S: Conv
 
-    def __call__(self, u: Array | None, f: Array) -> Array:
+    def __call__(self, u: Array | None, f: Array) -> Array:  # channels last
         if self.A is None:
-            return self.S(f)
-        return u + self.S(f - self.A(u))
+            return self.S(f, channels_last=True)
+        return u + self.S(f - self.A(u, channels_last=True), channels_last=True)
 
 
 class MgConv(eqx.Module):
@@ -234,28 +235,38 @@ class MgConv(eqx.Module):
                 f"MgConv expects `f` of shape ({self.data_channels}, *grid) with {self.ndim} grid axes, got "
                 f"shape {f.shape}"
             )
-        grid = tuple(f.shape[1:])
+        self.check_grid(tuple(f.shape[1:]))
+        return jnp.moveaxis(self.cycle(jnp.moveaxis(f, 0, -1)), -1, 0)
+
+    def check_grid(self, grid: tuple[int, ...]) -> None:
+        """Raise a `ValueError` unless the cycle runs on `grid`: the grid it was built for, or (built
+        without `shape`) one that halves evenly down to the coarsest level."""
         if self.shape is not None and grid != self.shape:
             raise ValueError(f"this MgConv was built for the grid {self.shape}; `f` has the grid {grid}")
         if self.shape is None:
             _check_levels(grid, len(self.num_iteration), even=True)
+
+    def cycle(self, f: Float[Array, "*n c_f"]) -> Float[Array, "*n c_u"]:  # noqa: F821
+        """The V-cycle on one sample laid out channels last, `(*grid, data_channels)` (no checks): the
+        layout XLA's CPU convolutions run fastest in, which [`scimlx.operators.MgNO`][] keeps inside."""
+        cl = dict(channels_last=True)
         states, data = [], []
         u = None
         for level, smoothers in enumerate(self.levels):
             if level > 0:
                 if self.restrict_A is not None:
-                    f = self.restrict_f[level - 1](f - self.restrict_A[level - 1](u))
+                    f = self.restrict_f[level - 1](f - self.restrict_A[level - 1](u, **cl), **cl)
                 else:
-                    f = self.restrict_f[level - 1](f)
-                u = self.restrict_u[level - 1](u)
+                    f = self.restrict_f[level - 1](f, **cl)
+                u = self.restrict_u[level - 1](u, **cl)
             for smooth in smoothers:
                 u = smooth(u, f)
             states.append(u)
             data.append(f)
         for j in range(len(self.levels) - 2, -1, -1):
-            u = states[j] + self.prolong[j](states[j + 1])
-            if self.norms is not None:
-                u = self.norms[j](u)
+            u = states[j] + self.prolong[j](states[j + 1], **cl)
+            if self.norms is not None:  # over (channels, *grid), in PyTorch's layout
+                u = jnp.moveaxis(self.norms[j](jnp.moveaxis(u, -1, 0)), 0, -1)
             for smooth in self.post[j]:
                 u = smooth(u, data[j])
             states[j] = u
@@ -367,9 +378,7 @@ class MgNO(eqx.Module):
             None
             if ns
             else [
-                Conv(
-                    self.ndim, in_channels if i == 0 else width, width, 1, bias=True, key=keys[n_layers + i]
-                )
+                Conv(self.ndim, in_channels if i == 0 else width, width, 1, bias=True, key=keys[n_layers + i])
                 for i in range(n_layers)
             ]
         )
@@ -396,13 +405,14 @@ class MgNO(eqx.Module):
     ) -> tuple[Float[Array, "c_out *n"], eqx.nn.State]:  # noqa: F821
         del key
         check_sample(x, self.ndim, self.in_channels)
-        u = x
+        self.convs[0].check_grid(tuple(x.shape[1:]))
+        u = jnp.moveaxis(x, 0, -1)  # channels last inside (faster convolutions on the CPU)
         for i, conv in enumerate(self.convs):
-            v = conv(u)
+            v = conv.cycle(u)
             if self.linears is not None:
-                v = v + self.linears[i](u)
+                v = v + self.linears[i](u, channels_last=True)
             u = gelu(v)
-        y = self.head(u)
+        y = jnp.moveaxis(self.head(u, channels_last=True), -1, 0)
         if self.variant == "navier_stokes":
             y = y + x
         return y, state
