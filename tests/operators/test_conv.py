@@ -137,3 +137,37 @@ def test_double_conv_is_two_convolutions_each_normalised_over_the_batch_then_act
     y, want = both(block, state, x)
     assert y.shape == (5, 3, 7)
     np.testing.assert_allclose(np.asarray(y), np.asarray(want), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_channels_last_layout_gives_the_same_values_and_gradients(stride):
+    """`(*n, C)` in and out (the layout MgNO keeps inside) against PyTorch's `(C, *n)`, for the correlation
+    and the transposed convolution; float64."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(stride)
+        x = jnp.asarray(rng.standard_normal((3, 7, 6)))
+        w = jnp.asarray(rng.standard_normal((2, 3, 3, 3)))
+        wt = jnp.asarray(rng.standard_normal((3, 2, 4, 3)))
+        first, last = (lambda a: a), (lambda a: jnp.moveaxis(a, 0, -1))
+
+        @jax.jit
+        def both(x, w, wt):
+            def f(x, w, wt, cl):
+                y = conv(x, w, stride=stride, padding=1, channels_last=cl)
+                z = conv_transpose(x, wt, stride=2, padding=1, channels_last=cl)
+                back = (lambda a: jnp.moveaxis(a, -1, 0)) if cl else first
+                return back(y), back(z)
+
+            out = {cl: f((last if cl else first)(x), w, wt, cl) for cl in (False, True)}
+            grads = {
+                cl: jax.grad(
+                    lambda x, w, wt: sum(jnp.sum(jnp.sin(a)) for a in f(x, w, wt, cl)), argnums=(0, 1, 2)
+                )((last if cl else first)(x), w, wt)
+                for cl in (False, True)
+            }
+            return out, grads
+
+        out, grads = both(x, w, wt)
+        assert _max_diff(out[False], out[True]) < 1e-12
+        gx_last = jnp.moveaxis(grads[True][0], -1, 0)
+        assert _max_diff((grads[False][0], *grads[False][1:]), (gx_last, *grads[True][1:])) < 1e-12
