@@ -122,12 +122,21 @@ def _conv_bwd(stride, pads, cl, residuals, g):
 _conv.defvjp(_conv_fwd, _conv_bwd)
 
 
-def _check_layout(x, channels_last) -> bool:
+def _check_arguments(x, weight, channels_last, stride, padding, *, transposed: bool):
+    """Validate a functional convolution's arguments; returns `(channels_last, stride, padding)`."""
     if not isinstance(channels_last, bool):
         raise TypeError(f"`channels_last` must be a bool, got {channels_last!r}")
     if x.ndim < 2:
         raise ValueError(f"`x` must be one sample with a channel axis and grid axes, got shape {x.shape}")
-    return channels_last
+    c_in = _channels(x, channels_last)
+    if weight.ndim != x.ndim + 1 or weight.shape[0 if transposed else 1] != c_in:
+        layout = "(*n, C_in)" if channels_last else "(C_in, *n)"
+        expected = "(C_in, C_out, *k)" if transposed else "(C_out, C_in, *k)"
+        raise ValueError(
+            f"`weight` must have shape {expected} with C_in = {c_in} and one kernel size per grid axis of "
+            f"`x` {layout}; got `x` {tuple(x.shape)} and `weight` {tuple(weight.shape)}"
+        )
+    return channels_last, check_int("stride", stride, low=1), check_int("padding", padding, low=0)
 
 
 def conv(
@@ -145,17 +154,8 @@ def conv(
     fast on the CPU (module docstring). With `channels_last`, `x` and the result are `(*n, C)` (the weight
     keeps PyTorch's layout); XLA's CPU convolutions run faster so.
     """
-    cl = _check_layout(x, channels_last)
+    cl, stride, padding = _check_arguments(x, weight, channels_last, stride, padding, transposed=False)
     nd = x.ndim - 1
-    c_in = _channels(x, cl)
-    if weight.ndim != nd + 2 or weight.shape[1] != c_in:
-        layout = "(*n, C_in)" if cl else "(C_in, *n)"
-        raise ValueError(
-            f"`weight` must have shape (C_out, C_in, *k) with C_in = {c_in} and one kernel size per grid "
-            f"axis of `x` {layout}; got `x` {tuple(x.shape)} and `weight` {tuple(weight.shape)}"
-        )
-    stride = check_int("stride", stride, low=1)
-    padding = check_int("padding", padding, low=0)
     grid = _spatial(x, cl)
     if any(n + 2 * padding < kk for n, kk in zip(grid, weight.shape[2:])):
         raise ValueError(f"the grid {grid} padded by {padding} is smaller than the kernel")
@@ -251,17 +251,8 @@ def conv_transpose(
     runs as one convolution per phase block (module docstring); other strides as XLA's convolution of the
     zero-dilated input. With `channels_last`, `x` and the result are `(*n, C)`.
     """
-    cl = _check_layout(x, channels_last)
+    cl, stride, padding = _check_arguments(x, weight, channels_last, stride, padding, transposed=True)
     ndim = x.ndim - 1
-    c_in = _channels(x, cl)
-    if weight.ndim != ndim + 2 or weight.shape[0] != c_in:
-        layout = "(*n, C_in)" if cl else "(C_in, *n)"
-        raise ValueError(
-            f"`weight` must have shape (C_in, C_out, *k) with C_in = {c_in} and one kernel size per grid "
-            f"axis of `x` {layout}; got `x` {tuple(x.shape)} and `weight` {tuple(weight.shape)}"
-        )
-    stride = check_int("stride", stride, low=1)
-    padding = check_int("padding", padding, low=0)
     k = weight.shape[2:]
     if padding > min(k) - 1:
         raise ValueError(f"`padding` ({padding}) must be at most the kernel size - 1 ({min(k) - 1})")

@@ -117,6 +117,10 @@ def test_convolution_refuses_mismatched_weights_and_bad_arguments():
         conv(x, jnp.zeros((2, 3, 3, 3)), stride=0)
     with pytest.raises(ValueError, match="padding"):
         conv_transpose(x, jnp.zeros((3, 2, 3, 3)), padding=3)
+    with pytest.raises(ValueError, match=r"\(C_in, C_out, \*k\) with C_in = 8"):  # channels last: 8 channels
+        conv_transpose(x, jnp.zeros((3, 2, 3, 3)), channels_last=True)
+    with pytest.raises(TypeError, match="channels_last"):
+        conv(x, jnp.zeros((2, 3, 3, 3)), channels_last="yes")
 
 
 def test_double_conv_is_two_convolutions_each_normalised_over_the_batch_then_activated():
