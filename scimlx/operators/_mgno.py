@@ -265,12 +265,24 @@ class MgConv(eqx.Module):
             data.append(f)
         for j in range(len(self.levels) - 2, -1, -1):
             u = states[j] + self.prolong[j](states[j + 1], **cl)
-            if self.norms is not None:  # over (channels, *grid), in PyTorch's layout
-                u = jnp.moveaxis(self.norms[j](jnp.moveaxis(u, -1, 0)), 0, -1)
+            if self.norms is not None:
+                u = _layer_norm_channels_last(self.norms[j], u)
             for smooth in self.post[j]:
                 u = smooth(u, data[j])
             states[j] = u
         return states[0]
+
+
+def _layer_norm_channels_last(norm: eqx.nn.LayerNorm, u: Array) -> Array:
+    """`norm` (a LayerNorm over `(channels, *grid)`, PyTorch's layout) applied to `u` laid out channels last:
+    the statistics do not depend on the layout; only the affine weight and bias are moved, not `u`."""
+    mean, var = jnp.mean(u), jnp.maximum(jnp.var(u), 0.0)
+    out = (u - mean) * jax.lax.rsqrt(var + norm.eps)
+    if norm.weight is not None:
+        out = out * jnp.moveaxis(norm.weight, 0, -1).astype(u.dtype)
+    if norm.bias is not None:
+        out = out + jnp.moveaxis(norm.bias, 0, -1).astype(u.dtype)
+    return out
 
 
 def _as_tuple(name: str, value) -> tuple:
