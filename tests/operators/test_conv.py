@@ -53,7 +53,7 @@ def _compare(f, reference, x, w, seed):
 _CASES = [(nd, k, p, n) for nd, k, n in itertools.product((1, 2), (2, 3, 4), (6, 7)) for p in range(k)]
 
 
-@pytest.mark.parametrize("nd,k,p,n", tiered(_CASES, [(2, 4, 1, 7), (1, 3, 2, 6)], unpack=True))
+@pytest.mark.parametrize("nd,k,p,n", tiered(_CASES, [(2, 4, 1, 7)], unpack=True))
 def test_stride_two_transposed_convolution_matches_the_dilated_form(nd, k, p, n):
     with jax.enable_x64(True):
         rng = np.random.default_rng(100 * nd + 10 * k + p + n)
@@ -80,7 +80,7 @@ _CONV_CASES = [
 
 
 @pytest.mark.parametrize(
-    "nd,k,p,n,stride", tiered(_CONV_CASES, [(2, 3, 1, 8, 1), (2, 3, 1, 8, 2), (2, 3, 0, 7, 2)], unpack=True)
+    "nd,k,p,n,stride", tiered(_CONV_CASES, [(2, 3, 0, 7, 2)], unpack=True)
 )
 def test_convolution_values_and_gradients_match_xla(nd, k, p, n, stride):
     with jax.enable_x64(True):
@@ -143,7 +143,7 @@ def test_double_conv_is_two_convolutions_each_normalised_over_the_batch_then_act
     np.testing.assert_allclose(np.asarray(y), np.asarray(want), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("stride", tiered([1, 2], [2]))
 def test_channels_last_layout_gives_the_same_values_and_gradients(stride):
     """`(*n, C)` in and out (the layout MgNO keeps inside) against PyTorch's `(C, *n)`, for the correlation
     and the transposed convolution; float64."""
