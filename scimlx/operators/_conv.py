@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from scimlx.core.validate import check_int
+from scimlx.core.validate import check_bool, check_callable, check_choice, check_int, check_key
 
 from ._common import BATCH_AXIS, BatchNorm
 
@@ -320,7 +320,15 @@ class Conv(eqx.Module):
         bias: bool,
         key: PRNGKeyArray,
     ):
-        wkey, bkey = jax.random.split(key)
+        ndim = check_int("ndim", ndim, low=1)
+        in_channels = check_int("in_channels", in_channels, low=1)
+        out_channels = check_int("out_channels", out_channels, low=1)
+        kernel = check_int("kernel", kernel, low=1)
+        stride = check_int("stride", stride, low=1)
+        padding = check_int("padding", padding, low=0)
+        check_choice("padding_mode", padding_mode, tuple(_JNP_PAD))
+        check_bool("bias", bias)
+        wkey, bkey = jax.random.split(check_key(key))
         bound = 1.0 / math.sqrt(in_channels * kernel**ndim)
         self.weight = _uniform(wkey, (out_channels, in_channels) + (kernel,) * ndim, bound)
         self.bias = _uniform(bkey, (out_channels,), bound) if bias else None
@@ -366,8 +374,12 @@ class ConvTranspose(eqx.Module):
     weight: Array
 
     def __init__(self, channels: int, kernel: tuple[int, ...], *, key: PRNGKeyArray):
+        channels = check_int("channels", channels, low=1)
+        if isinstance(kernel, str) or not hasattr(kernel, "__len__") or not len(kernel):
+            raise TypeError(f"`kernel` must be a sequence of kernel sizes, one per axis, got {kernel!r}")
+        kernel = tuple(check_int(f"kernel[{i}]", k, low=2) for i, k in enumerate(kernel))
         bound = 1.0 / math.sqrt(channels * math.prod(kernel))
-        self.weight = _uniform(key, (channels, channels) + tuple(kernel), bound)
+        self.weight = _uniform(check_key(key), (channels, channels) + kernel, bound)
 
     def __call__(self, x: Float[Array, "c *n"], *, channels_last: bool = False) -> Float[Array, "c *m"]:  # noqa: F821
         """The transposed convolution of one sample `(C, *n)`, or `(*n, C)` with `channels_last`."""
@@ -403,7 +415,11 @@ class DoubleConv(eqx.Module):
         activation: Callable[[Array], Array] = jax.nn.relu,
         key: PRNGKeyArray,
     ):
-        c_mid = c_out if c_mid is None else c_mid
+        ndim = check_int("ndim", ndim, low=1)
+        c_in, c_out = check_int("c_in", c_in, low=1), check_int("c_out", c_out, low=1)
+        c_mid = c_out if c_mid is None else check_int("c_mid", c_mid, low=1)
+        check_callable("activation", activation)
+        key = check_key(key)
         k1, k2 = jax.random.split(key)
         self.conv1 = eqx.nn.Conv(ndim, c_in, c_mid, 3, padding=1, use_bias=False, key=k1)
         self.norm1 = batch_norm(c_mid)

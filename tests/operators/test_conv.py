@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scimlx.operators import Conv, DoubleConv, conv, conv_transpose
+from scimlx.operators import Conv, ConvTranspose, DoubleConv, conv, conv_transpose
 from scimlx.operators._common import BATCH_AXIS
 from tests.tiers import tiered
 
@@ -121,6 +121,22 @@ def test_convolution_refuses_mismatched_weights_and_bad_arguments():
         conv_transpose(x, jnp.zeros((3, 2, 3, 3)), channels_last=True)
     with pytest.raises(TypeError, match="channels_last"):
         conv(x, jnp.zeros((2, 3, 3, 3)), channels_last="yes")
+
+
+def test_convolution_modules_refuse_bad_arguments_by_name():
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="padding_mode"):
+        Conv(2, 1, 1, 3, padding=1, padding_mode="wrap", bias=True, key=key)
+    with pytest.raises(ValueError, match="in_channels"):
+        Conv(2, 0, 1, 3, bias=True, key=key)
+    with pytest.raises(TypeError, match="kernel"):
+        ConvTranspose(4, 4, key=key)
+    with pytest.raises(ValueError, match=r"kernel\[1\]"):
+        ConvTranspose(4, (4, 1), key=key)
+    with pytest.raises(ValueError, match="c_mid"):
+        DoubleConv(2, 3, 4, c_mid=0, key=key)
+    with pytest.raises(TypeError, match="activation"):
+        DoubleConv(2, 3, 4, activation="relu", key=key)
 
 
 def test_double_conv_is_two_convolutions_each_normalised_over_the_batch_then_activated():
