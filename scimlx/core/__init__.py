@@ -21,6 +21,9 @@ from .equations import (
     Darcy as Darcy,
 )
 from .equations import (
+    DriftDiffusion as DriftDiffusion,
+)
+from .equations import (
     Equation as Equation,
 )
 from .equations import (

@@ -18,6 +18,7 @@ the grid (GridField only) or fields. Parameters are checked when they are concre
 | nonlinear_diffusion | u_t = α∇·(u∇u) + f |
 | klein_gordon | u_tt - c²Δu + αu + βu^p = f |
 | darcy | -∇·(a∇u) = f |
+| drift_diffusion | DΔu - ∇·(b u) = f |
 | navier_stokes_2d_vorticity | ω_t + u·∇ω = νΔω + f, u = (ψ_y, -ψ_x), -Δψ = ω |
 | kuramoto_sivashinsky | u_t + λ₁(u²/2)_x + λ₂u_xx + λ₃u_xxxx = f |
 | fokker_planck | log-density form: u_t = -∇·μ - μ·∇u + ½σ²(Δu + |∇u|²), u = log p |
@@ -445,6 +446,43 @@ class Darcy(Equation):
         return -field.div_flux(self.coefficient) - _term(field, self.source, "source")
 
 
+class DriftDiffusion(Equation):
+    """The steady drift-diffusion equation `DΔu - ∇·(b u) = f` (the two-peak benchmark of DAS/AAS has
+    `D = 1`, `b = ∇(|x|²) = 2x`).
+
+    Residual: `DΔu - (∇·b) u - b·∇u - f`.
+
+    **Arguments:**
+
+    - `drift`: `b`, a function of the point returning `(d,)`; default `2x`.
+    - `diffusivity`: `D >= 0`; default 1.
+    - `source`: `f`; default 0.
+    """
+
+    name: ClassVar[str] = "drift_diffusion"
+    formula: ClassVar[str] = "DΔu - ∇·(b u) = f"
+    time_dependent: ClassVar[bool] = False
+    drift: Callable[[Array], Array] = lambda z: 2 * z
+    diffusivity: float = 1.0
+    source: Coefficient = 0.0
+
+    def __check_init__(self):
+        check_callable("drift", self.drift, "a function of the point returning (d,)")
+        _check_param("diffusivity", self.diffusivity, nonnegative=True)
+        _check_param("source", self.source)
+
+    def residual(self, field: AbstractField) -> Array:
+        self._check_field(field)
+        self._check_scalar(field)
+        b = field.evaluate(self.drift)
+        return (
+            self.diffusivity * field.laplacian()
+            - b.div() * field.value
+            - jnp.sum(b.value * field.grad(), axis=0)
+            - _term(field, self.source, "source")
+        )
+
+
 def ns_fno_forcing(z: Array) -> Array:
     """The forcing `0.1 (sin 2π(x + y) + cos 2π(x + y))` of the FNO Navier-Stokes benchmark."""
     s = 2 * jnp.pi * (z[0] + z[1])
@@ -615,6 +653,7 @@ EQUATIONS: dict[str, type[Equation]] = {
         NonlinearDiffusion,
         KleinGordon,
         Darcy,
+        DriftDiffusion,
         NavierStokes2DVorticity,
         KuramotoSivashinsky,
         FokkerPlanck,

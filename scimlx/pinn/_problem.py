@@ -4,6 +4,7 @@ loss weights, and the solution to test against."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -13,7 +14,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core import Box, Grid, PointField, sample_interior
 from scimlx.core.equations import Equation
-from scimlx.core.validate import check_callable, check_int, check_key, check_number
+from scimlx.core.validate import check_callable, check_choice, check_int, check_key, check_number
 
 from ._conditions import Condition, check_condition, condition_points
 from ._models import map_points
@@ -182,7 +183,9 @@ class Problem(eqx.Module):
         **Arguments:**
 
         - `fn`: the model, a function of one point.
-        - `batch`: from [`Problem.sample`][scimlx.pinn.Problem.sample].
+        - `batch`: from [`Problem.sample`][scimlx.pinn.Problem.sample]; an optional entry `"weights"` `(n,)`
+            (non-negative, not all zero) makes the residual term the weighted mean `Σ wᵢrᵢ² / Σ wᵢ` (a
+            point set that grows inside a fixed-size buffer marks its unused rows with weight 0).
         - `chunk_size`: evaluate the residual `chunk_size` points at a time (see
             [`map_points`][scimlx.pinn.map_points]).
         - `causal_tol`: if given, the residual term is JAX-PI's causal loss: the points sorted by time are cut
@@ -199,6 +202,8 @@ class Problem(eqx.Module):
         if causal_tol is not None:
             if not self.time:
                 raise ValueError("`causal_tol` needs a time-dependent problem")
+            if batch.get("weights") is not None:
+                raise ValueError("`causal_tol` and per-point `weights` cannot be combined")
             n = pts.shape[0]
             if n % causal_chunks:
                 raise ValueError(
@@ -211,6 +216,12 @@ class Problem(eqx.Module):
             res_term = jnp.mean(w * chunks)
             terms["residual"] = jnp.mean(chunks)
             terms["causal_min_weight"] = jnp.min(w)
+        elif batch.get("weights") is not None:
+            w = jnp.asarray(batch["weights"], res.dtype)
+            if w.shape != res.shape:
+                raise ValueError(f"`weights` must have one entry per residual point, {res.shape}; got {w.shape}")
+            res_term = jnp.sum(w * res**2) / jnp.sum(w)
+            terms["residual"] = res_term
         else:
             res_term = jnp.mean(res**2)
             terms["residual"] = res_term
@@ -246,6 +257,20 @@ class Problem(eqx.Module):
         for i, c in enumerate(self.conditions):
             out[f"{i}:{type(c).__name__.lower()}"] = condition_points(c, self.box, self.time)
         return out
+
+
+PRESETS = ("paper", "quick")
+
+
+def preset_params(preset: str, paper: dict, quick: dict, given: dict) -> dict[str, Any]:
+    """A problem builder's parameters: the preset's, updated by those given (unknown names refused)."""
+    check_choice("preset", preset, PRESETS)
+    out = dict(paper if preset == "paper" else quick)
+    unknown = set(given) - set(out)
+    if unknown:
+        raise TypeError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(out)}")
+    out.update({k: v for k, v in given.items() if v is not None})
+    return out
 
 
 def subsample_indices(n: int, m: int) -> np.ndarray:

@@ -14,23 +14,12 @@ from jaxtyping import Array
 
 from scimlx.core import Box
 from scimlx.core.equations import Advection, AllenCahn, Helmholtz, KleinGordon, NonlinearDiffusion
-from scimlx.core.validate import check_bool, check_choice, check_int, check_number
+from scimlx.core.validate import check_bool, check_int, check_number
 
 from ._conditions import Dirichlet, InitialValue, InitialVelocity, Periodic
-from ._problem import Problem, subsample_indices
+from ._problem import Problem, preset_params, subsample_indices
+from ._problems_sampling import exponential_nd, peak_2d, two_peak_2d
 from ._reference import allen_cahn_reference, nonlinear_diffusion_initial, nonlinear_diffusion_reference
-
-PRESETS = ("paper", "quick")
-
-
-def _preset(preset: str, paper: dict, quick: dict, given: dict) -> dict[str, Any]:
-    check_choice("preset", preset, PRESETS)
-    out = dict(paper if preset == "paper" else quick)
-    unknown = set(given) - set(out)
-    if unknown:
-        raise TypeError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(out)}")
-    out.update({k: v for k, v in given.items() if v is not None})
-    return out
 
 
 def _check_squarable(name: str, value: float, factor: float = 1.0) -> None:
@@ -60,7 +49,7 @@ def helmholtz_2d(preset: str = "paper", **params) -> Problem:
     - `a1`, `a2`, `k`: the mode numbers and the wavenumber.
     - `n_collocation`, `n_boundary` (per face), `test_resolution`, `residual_weight`.
     """
-    p = _preset(
+    p = preset_params(
         preset,
         dict(a1=4.0, a2=1.0, k=1.0, n_collocation=10_000, n_boundary=2_500, test_resolution=250,
              residual_weight=1e-4),
@@ -109,7 +98,7 @@ def klein_gordon_2p1d(preset: str = "paper", **params) -> Problem:
     - `preset`: `"paper"` or `"quick"` (2,048 collocation points, 128 initial and per-face points, 24³ test).
     - `k`, `n_collocation`, `n_initial`, `n_boundary`, `test_resolution`, `initial_velocity`.
     """
-    p = _preset(
+    p = preset_params(
         preset,
         dict(k=2.0, n_collocation=4_096, n_initial=256, n_boundary=256, test_resolution=50,
              initial_velocity=False),
@@ -183,7 +172,7 @@ def flow_mixing_2p1d(preset: str = "paper", **params) -> Problem:
     - `preset`: `"paper"` or `"quick"` (4,096 collocation points, 256 initial and per-face points, 24³ test).
     - `n_collocation`, `n_initial`, `n_boundary`, `test_resolution`, `residual_weight`.
     """
-    p = _preset(
+    p = preset_params(
         preset,
         dict(n_collocation=27_000, n_initial=900, n_boundary=900, test_resolution=50, residual_weight=10.0),
         dict(n_collocation=4_096, n_initial=256, n_boundary=256, test_resolution=24, residual_weight=10.0),
@@ -247,7 +236,7 @@ def nonlinear_diffusion_2p1d(preset: str = "paper", **params) -> Problem:
     - `alpha`, `n_collocation`, `n_initial`, `n_boundary`, `reference_resolution`, `test_resolution`,
         `test_times`.
     """
-    p = _preset(
+    p = preset_params(
         preset,
         dict(alpha=0.05, n_collocation=4_096, n_initial=256, n_boundary=256, reference_resolution=201,
              test_resolution=101, test_times=101),
@@ -311,7 +300,7 @@ def allen_cahn_1d(preset: str = "paper", **params) -> Problem:
         test grid) or `"quick"` (2,048 / 256 / 128, test 128 x 51).
     - `n_collocation`, `n_initial`, `n_periodic`, `test_x`, `test_t`.
     """
-    p = _preset(
+    p = preset_params(
         preset,
         dict(n_collocation=8_192, n_initial=512, n_periodic=256, test_x=512, test_t=201),
         dict(n_collocation=2_048, n_initial=256, n_periodic=128, test_x=128, test_t=51),
@@ -346,11 +335,15 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "flow_mixing_2p1d": flow_mixing_2p1d,
     "nonlinear_diffusion_2p1d": nonlinear_diffusion_2p1d,
     "allen_cahn_1d": allen_cahn_1d,
+    "peak_2d": peak_2d,
+    "two_peak_2d": two_peak_2d,
+    "exponential_nd": exponential_nd,
 }
 
 
 def problem_names() -> list[str]:
-    """The benchmark problems, in the order of the paper's table."""
+    """The benchmark problems: PIG's, in the order of its paper's table, then the adaptive-sampling ones
+    (DAS/AAS)."""
     return list(PROBLEMS)
 
 

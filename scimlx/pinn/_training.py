@@ -8,15 +8,18 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray
 
+from scimlx.core import sample_interior
 from scimlx.core.validate import check_choice, check_int, check_key, check_number
 from scimlx.train import FitResult, Recipe, RunOptions, exponential_decay, fit, lbfgs
 
 from ._models import PointModel, map_points
 from ._problem import Problem
+from ._sampling import AbstractSampler, SampledModel, Uniform, squared_residuals
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +35,13 @@ class PINNResult:
     - `errors`: `(n_evals, 2)` array of `(step, error)`.
     - `seconds_per_step`: wall-clock training time per step, evaluations and the first (compiling) step
         excluded.
-    - `fit`: the [`FitResult`][scimlx.train.FitResult] (loss history, per-term history, optimiser state).
+    - `fit`: the [`FitResult`][scimlx.train.FitResult] (loss history, per-term history, optimiser state;
+        under an adaptive sampler `fit.state` holds its final point set).
+    - `final_mse`: the test mean squared error of `model` (the DAS code's metric on its 2-D problems).
+    - `residual_cv`: the coefficient of variation `std(r²) / mean(r²)` of the squared residual of `model` on
+        (at most 20,000 of) the test points: how flat the residual profile is (0: flat).
+    - `flow`: the trained generator of a flow-based sampler ([`DAS`][scimlx.pinn.DAS],
+        [`AAS`][scimlx.pinn.AAS]), else `None`.
     """
 
     model: Any
@@ -42,6 +51,9 @@ class PINNResult:
     errors: np.ndarray
     seconds_per_step: float
     fit: FitResult
+    final_mse: float = float("nan")
+    residual_cv: float = float("nan")
+    flow: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +120,7 @@ def train_pinn(
     run: RunOptions = RunOptions(),
     chunk_size: int | None = None,
     eval_chunk_size: int | None = 4096,
+    sampler: AbstractSampler | None = None,
 ) -> PINNResult:
     """Train a point model (PINN, PIG, or any `eqx.Module` mapping a point to a scalar) on a problem.
 
@@ -124,6 +137,12 @@ def train_pinn(
         test-error evaluations; default 100, the reference: 10), checkpoints, resume, progress, devices.
     - `chunk_size`: residual points evaluated at a time (memory; `None`: all at once).
     - `eval_chunk_size`: test points evaluated at a time.
+    - `sampler`: where the residual points go: [`Uniform`][scimlx.pinn.Uniform] (the default: uniform points
+        redrawn every `config.resample_every` steps), [`RAR`][scimlx.pinn.RAR], [`RAD`][scimlx.pinn.RAD],
+        [`DAS`][scimlx.pinn.DAS] or [`AAS`][scimlx.pinn.AAS]. Under an adaptive sampler the boundary and
+        initial points stay uniform (redrawn every `config.resample_every` steps), the model `fit` trains is
+        a [`SampledModel`][scimlx.pinn.SampledModel] (with the sampler's flow, initialised on uniform points),
+        and the point set is `fit`'s state: checkpointed, and resumed bit for bit.
 
     **Returns:** a [`PINNResult`][scimlx.pinn.PINNResult].
     """
@@ -156,44 +175,65 @@ def train_pinn(
         ) from e
     if out.shape != ():
         raise ValueError(f"`model` must return a scalar at a point, got shape {out.shape}")
-
-    def sampler(k):
-        return problem.sample(n_collocation, key=k)
-
-    def loss_fn(m, batch, *, key):
-        del key
-        return problem.loss(
-            m, batch, chunk_size=chunk_size, causal_tol=causal_tol, causal_chunks=causal_chunks
+    if sampler is None:
+        sampler = Uniform()
+    if not isinstance(sampler, AbstractSampler):
+        raise TypeError(
+            f"`sampler` must be a scimlx.pinn sampler (Uniform, RAR, RAD, DAS, AAS), got {type(sampler).__name__}"
         )
+    adaptive = not isinstance(sampler, Uniform)
+    if adaptive and causal_tol is not None:
+        raise ValueError(f"`causal_tol` is for uniform points; the {sampler.name} sampler chooses its own")
+    sampler.check(problem, n_collocation, run.steps)
 
     pts, vals = problem.test_data()
     pts, vals = jax.device_put(pts), jax.device_put(vals)
 
     @eqx.filter_jit
-    def test_error(m):
+    def test_errors(m):
         pred = map_points(m, pts, eval_chunk_size)
-        return jax.numpy.linalg.norm(pred - vals) / jax.numpy.linalg.norm(vals)
+        return jnp.linalg.norm(pred - vals) / jnp.linalg.norm(vals), jnp.mean((pred - vals) ** 2)
 
     eval_seconds: list[float] = []
 
-    def eval_fn(m):
+    def eval_fn(m, state=None):
+        del state
         t0 = time.perf_counter()
-        err = float(test_error(m))
+        err, mse = test_errors(m.solution if adaptive else m)
         eval_seconds.append(time.perf_counter() - t0)
-        return {"test_error": err}
+        return {"test_error": float(err), "test_mse": float(mse)}
 
-    result = fit(
-        model,
-        loss_fn,
-        sampler,
-        config.make_optimizer(),
-        key=key,
-        run=run,
-        eval_fn=eval_fn,
-        config={"problem": problem.name, **config.as_config(), "n_collocation": n_collocation},
-        has_aux=True,
-        resample_every=config.resample_every,
-    )
+    recipe = {"problem": problem.name, **config.as_config(), "n_collocation": n_collocation}
+    if not adaptive:
+
+        def data(k):
+            return problem.sample(n_collocation, key=k)
+
+        def loss_fn(m, batch, *, key):
+            del key
+            return problem.loss(
+                m, batch, chunk_size=chunk_size, causal_tol=causal_tol, causal_chunks=causal_chunks
+            )
+
+        result = fit(
+            model, loss_fn, data, config.make_optimizer(), key=key, run=run, eval_fn=eval_fn, config=recipe,
+            has_aux=True, resample_every=config.resample_every,
+        )  # fmt: skip
+    else:
+        k_flow, k_state = jax.random.split(jax.random.fold_in(key, 1))
+        flow = sampler.flow_model
+        if flow is not None:  # activation normalisation on uniform points (DAS-2 does it on its first batch)
+            flow = flow.initialize(sample_interior(problem.box, max(n_collocation, 2), key=k_flow))
+        state = sampler.init(problem, n_collocation, run.steps, key=k_state)
+
+        def data(k):
+            return {"conditions": problem.sample(1, key=k)["conditions"]}
+
+        step = sampler.make_step(problem, n_collocation, config.make_optimizer(), chunk_size)
+        result = fit(
+            SampledModel(model, flow), step, data, key=key, run=run, state=state, eval_fn=eval_fn,
+            config={**recipe, "sampler": sampler_config(sampler)}, resample_every=config.resample_every,
+        )  # fmt: skip
     evals = [(s, d["test_error"]) for s, d in result.history["eval"]]
     errors = np.asarray(evals, dtype=np.float64).reshape(-1, 2)
     final = float(errors[-1, 1])
@@ -204,12 +244,35 @@ def train_pinn(
         seconds_per_step = max(float(times[-1] - times[0] - spent), 0.0) / (times.size - 1)
     else:
         seconds_per_step = float("nan")
+    trained = result.model.solution if adaptive else result.model
+    residual_cv = _residual_cv(problem, trained, pts, eval_chunk_size)
     return PINNResult(
-        model=result.model,
+        model=trained,
         final_error=final,
         best_error=float(errors[best_i, 1]),
         best_step=int(errors[best_i, 0]),
         errors=errors,
         seconds_per_step=seconds_per_step,
         fit=result,
+        final_mse=float(result.history["eval"][-1][1]["test_mse"]),
+        residual_cv=residual_cv,
+        flow=result.model.flow if adaptive else None,
     )
+
+
+def _residual_cv(problem: Problem, model, pts, chunk_size, limit: int = 20_000) -> float:
+    """`std(r²) / mean(r²)` on (an even subsample of at most `limit` of) the test points."""
+    if pts.shape[0] > limit:
+        pts = pts[np.unique(np.linspace(0, pts.shape[0] - 1, limit).astype(int))]
+    r2 = eqx.filter_jit(squared_residuals)(problem, model, pts, chunk_size)
+    return float(jnp.std(r2) / jnp.mean(r2))
+
+
+def sampler_config(sampler: AbstractSampler) -> dict[str, Any]:
+    """A sampler's settings as a JSON-ready dict (its name and static fields; a flow by its type): stored in
+    checkpoints and compared when a run resumes."""
+    out: dict[str, Any] = {"name": sampler.name}
+    for f in dataclasses.fields(sampler):
+        value = getattr(sampler, f.name)
+        out[f.name] = type(value).__name__ if isinstance(value, eqx.Module) else value
+    return out

@@ -15,6 +15,7 @@ from scimlx.core import (
     Box,
     Burgers,
     Darcy,
+    DriftDiffusion,
     FokkerPlanck,
     Grid,
     GridField,
@@ -196,6 +197,17 @@ def _ou_gaussian(beta=2.0, m=(0.5, -1.0), s0=0.7, callable_sigma=False):
     return eq, u, Box((-1, -1, 0), (1, 1, 0.5)), False, True
 
 
+def _drift_diffusion():
+    # manufactured: u = sin(πx)sin(πy), b = 2x (the two-peak benchmark's drift), D = 0.5
+    u = lambda z: jnp.sin(PI * z[0]) * jnp.sin(PI * z[1])
+
+    def f(z):
+        grad = PI * jnp.stack([jnp.cos(PI * z[0]) * jnp.sin(PI * z[1]), jnp.sin(PI * z[0]) * jnp.cos(PI * z[1])])
+        return 0.5 * (-2 * PI**2 * u(z)) - 4 * u(z) - jnp.sum(2 * z * grad)
+
+    return DriftDiffusion(diffusivity=0.5, source=f), u, Box((-1, -1), (1, 1)), False, False
+
+
 def _ou_unit():
     # the ODE-SDE gap setting: dx = -x dt + dW, N(x0 e^-t, (1 - e^-2t)/2 + s0^2 e^-2t)
     def u(z):
@@ -219,6 +231,7 @@ CASES = {
     "klein_gordon": _klein_gordon,
     "nonlinear_diffusion": _nonlinear_diffusion,
     "darcy": _darcy,
+    "drift_diffusion": _drift_diffusion,
     "kuramoto_sivashinsky": _ks,
     "ns_taylor_green_pair": _taylor_green_pair,
     "ns_manufactured_pair": _ns_manufactured_pair,
@@ -274,6 +287,7 @@ ORDER_CASES = [
     ("nonlinear_diffusion", 2, 12),
     ("darcy", 2, 16),
     ("darcy", 4, 16),
+    ("drift_diffusion", 2, 16),
     ("kuramoto_sivashinsky", 2, 32),
     ("kuramoto_sivashinsky", 4, 32),
     ("ns_taylor_green_pair", 2, 16),

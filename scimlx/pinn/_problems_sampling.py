@@ -1,0 +1,164 @@
+"""The benchmark problems of adaptive sampling (DAS, Tang, Wan & Yang 2023; AAS, Tang, Zhai, Wan & Yang,
+ICLR 2024): solutions with sharp peaks, where uniform collocation points waste most of their effort, and a
+high-dimensional problem. The equations, sources and domains are those of the DAS code (`pde_model.py`)."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from scimlx.core import Box, DriftDiffusion, Poisson
+from scimlx.core.validate import check_int, check_number
+
+from ._conditions import Dirichlet
+from ._problem import Problem, preset_params
+
+
+def _peak(z, centre, a):
+    return jnp.exp(-a * jnp.sum((z - centre) ** 2))
+
+
+@functools.lru_cache(maxsize=4)
+def _exponential_test_set(d, a, n, dtype_name):
+    """`n` uniform points of `[-1, 1]^d` (seed 0) and `exp(-a|x|²)` there: the test set of a problem in too
+    many dimensions for a grid."""
+    pts = jax.random.uniform(jax.random.key(0), (n, d), dtype_name, minval=-1.0, maxval=1.0)
+    return pts, jnp.exp(-a * jnp.sum(pts**2, axis=1))
+
+
+def peak_2d(preset: str = "paper", **params) -> Problem:
+    """`-Δu = s` on `[-1, 1]²` with `u = exp(-a|x - (½, ½)|²)`, `a = 1000`, Dirichlet data from `u` (the
+    "peak" problem of DAS, its `probsetup=3`, and of AAS §5): the solution is a bump of width ~0.03 that
+    uniform points rarely hit.
+
+    `s = -Δu = 4a(1 - a|x - (½, ½)|²) u`, as the DAS code writes it.
+
+    **Arguments:**
+
+    - `preset`: `"paper"` (DAS: 1,000 residual points, 200 boundary points per face, a 256² test grid) or
+        `"quick"` (500 / 64 / 128²).
+    - `a`: the peak's sharpness.
+    - `n_collocation`, `n_boundary` (per face), `test_resolution`.
+    """
+    p = preset_params(
+        preset,
+        dict(a=1000.0, n_collocation=1_000, n_boundary=200, test_resolution=256),
+        dict(a=1000.0, n_collocation=500, n_boundary=64, test_resolution=128),
+        params,
+    )
+    a = check_number("a", p["a"], low=0, low_open=True)
+    centre = jnp.array([0.5, 0.5])
+
+    def exact(z):
+        return _peak(z, centre.astype(z.dtype), a)
+
+    def source(z):
+        r2 = jnp.sum((z - centre.astype(z.dtype)) ** 2)
+        return 4 * a * (1 - a * r2) * exact(z)
+
+    return Problem(
+        "peak_2d",
+        Poisson(source=source),
+        Box((-1.0, -1.0), (1.0, 1.0)),
+        (Dirichlet(exact, n=check_int("n_boundary", p["n_boundary"])),),
+        exact=exact,
+        test_shape=check_int("test_resolution", p["test_resolution"], low=2),
+        n_collocation=p["n_collocation"],
+        description=f"-Δu = s, u = exp(-{a:g}|x - (½,½)|²) on [-1,1]²",
+    )
+
+
+def two_peak_2d(preset: str = "paper", **params) -> Problem:
+    """`Δu - ∇·(u∇v) = s` with `v = |x|²` on `[-1, 1]²`, `u = exp(-a|x - (½, ½)|²) + exp(-a|x + (½, ½)|²)`,
+    `a = 1000`, Dirichlet data from `u` (the two-peak problem of DAS, its `probsetup=7`, and of AAS §5): two
+    bumps, a drift `∇v = 2x` ([`DriftDiffusion`][scimlx.core.DriftDiffusion]).
+
+    `s = Δu - 4u - 2x·∇u` in closed form.
+
+    **Arguments:**
+
+    - `preset`: `"paper"` (1,000 residual points, 200 boundary points per face, a 256² test grid) or `"quick"`
+        (500 / 64 / 128²).
+    - `a`, `n_collocation`, `n_boundary` (per face), `test_resolution`.
+    """
+    p = preset_params(
+        preset,
+        dict(a=1000.0, n_collocation=1_000, n_boundary=200, test_resolution=256),
+        dict(a=1000.0, n_collocation=500, n_boundary=64, test_resolution=128),
+        params,
+    )
+    a = check_number("a", p["a"], low=0, low_open=True)
+    c1 = jnp.array([0.5, 0.5])
+
+    def exact(z):
+        c = c1.astype(z.dtype)
+        return _peak(z, c, a) + _peak(z, -c, a)
+
+    def source(z):
+        c = c1.astype(z.dtype)
+        total = 0.0
+        for centre in (c, -c):  # each bump: Δg = (4a²|x-c|² - 4a) g, ∇g = -2a(x - c) g
+            g, dz = _peak(z, centre, a), z - centre
+            total = total + (4 * a**2 * jnp.sum(dz**2) - 4 * a) * g - 4 * g + 4 * a * jnp.sum(z * dz) * g
+        return total
+
+    return Problem(
+        "two_peak_2d",
+        DriftDiffusion(drift=lambda z: 2 * z, diffusivity=1.0, source=source),
+        Box((-1.0, -1.0), (1.0, 1.0)),
+        (Dirichlet(exact, n=check_int("n_boundary", p["n_boundary"])),),
+        exact=exact,
+        test_shape=check_int("test_resolution", p["test_resolution"], low=2),
+        n_collocation=p["n_collocation"],
+        description=f"Δu - ∇·(u∇|x|²) = s, two peaks exp(-{a:g}|x ∓ (½,½)|²) on [-1,1]²",
+    )
+
+
+def exponential_nd(preset: str = "paper", **params) -> Problem:
+    """`-Δu = s` on `[-1, 1]^d` with `u = exp(-a|x|²)`, `a = 10`, `d = 10`, Dirichlet data from `u` (the
+    high-dimensional problem of DAS, its `probsetup=6`): `s = (2ad - 4a²|x|²) u`.
+
+    The test set is `n_test` uniform points of the cube (drawn once, seed 0): a grid is out of reach in 10-D.
+
+    **Arguments:**
+
+    - `preset`: `"paper"` (DAS: 1,000 residual points, 100 boundary points per face, 100,000 test points) or
+        `"quick"` (500 / 16 / 20,000).
+    - `d`: the dimension.
+    - `a`, `n_collocation`, `n_boundary` (per face), `n_test`.
+    """
+    p = preset_params(
+        preset,
+        dict(d=10, a=10.0, n_collocation=1_000, n_boundary=100, n_test=100_000),
+        dict(d=10, a=10.0, n_collocation=500, n_boundary=16, n_test=20_000),
+        params,
+    )
+    d = check_int("d", p["d"])
+    a = check_number("a", p["a"], low=0, low_open=True)
+    n_test = check_int("n_test", p["n_test"], low=2)
+
+    def exact(z):
+        return jnp.exp(-a * jnp.sum(z**2))
+
+    def source(z):
+        return (2 * a * d - 4 * a**2 * jnp.sum(z**2)) * exact(z)
+
+    dtype_name = jnp.dtype(jnp.result_type(float)).name
+
+    def reference():
+        return _exponential_test_set(d, a, n_test, dtype_name)
+
+    return Problem(
+        "exponential_nd",
+        Poisson(source=source),
+        Box((-1.0,) * d, (1.0,) * d),
+        (Dirichlet(exact, n=check_int("n_boundary", p["n_boundary"])),),
+        exact=exact,
+        reference=reference,
+        n_collocation=p["n_collocation"],
+        description=f"-Δu = s, u = exp(-{a:g}|x|²) on [-1,1]^{d}",
+    )
+
+
