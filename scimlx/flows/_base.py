@@ -78,6 +78,18 @@ class Chain(AbstractBijector):
         return Chain(out)
 
 
+@eqx.filter_jit
+def _initialize(bijector: AbstractBijector, x: Array) -> AbstractBijector:
+    return bijector.initialize(x)
+
+
+@eqx.filter_jit
+def _sample(flow: AbstractFlow, n: int, key: PRNGKeyArray, dtype) -> tuple[Array, Array]:
+    z = jax.random.normal(key, (n, flow.dim), dtype)
+    x, logdet = jax.vmap(flow.inverse)(z)
+    return x, jax.vmap(_standard_normal_log_prob)(z) - logdet
+
+
 def _standard_normal_log_prob(z: Array) -> Array:
     return -0.5 * jnp.sum(z**2) - 0.5 * z.shape[-1] * math.log(2 * math.pi)
 
@@ -115,9 +127,7 @@ class AbstractFlow(eqx.Module):
         `log N(z) - log|det ∂x/∂z|`)."""
         n = check_int("n", n)
         dtype = jnp.result_type(float) if dtype is None else dtype
-        z = jax.random.normal(check_key(key), (n, self.dim), dtype)
-        x, logdet = jax.vmap(self.inverse)(z)
-        return x, jax.vmap(_standard_normal_log_prob)(z) - logdet
+        return _sample(self, n, check_key(key), dtype)
 
     def sample(self, n: int, *, key: PRNGKeyArray, dtype=None) -> Float[Array, "n d"]:
         """`n` samples."""
@@ -131,7 +141,7 @@ class AbstractFlow(eqx.Module):
             raise ValueError(f"`x` must have shape (n, {self.dim}), got {x.shape}")
         if x.shape[0] < 2:
             raise ValueError(f"`x` needs at least 2 points for the initialisation, got {x.shape[0]}")
-        return eqx.tree_at(lambda f: f.bijector, self, self.bijector.initialize(x))
+        return eqx.tree_at(lambda f: f.bijector, self, _initialize(self.bijector, x))
 
     def _check_point(self, name: str, x: Array) -> None:
         if x.shape != (self.dim,):

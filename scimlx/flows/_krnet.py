@@ -320,9 +320,13 @@ def sample_in_box(
         raise ValueError(f"`box` has {box.ndim} dimensions but the flow has {flow.dim}")
     n = check_int("n", n)
     oversample = check_number("oversample", oversample, low=1)
-    m = math.ceil(oversample * n)
+    return _sample_in_box(flow, n, math.ceil(oversample * n), box.lo, box.hi, check_key(key), dtype)
+
+
+@eqx.filter_jit
+def _sample_in_box(flow, n, m, lo, hi, key, dtype):
     x, logp = flow.sample_and_log_prob(m, key=key, dtype=dtype)
-    lo, hi = jnp.asarray(box.lo, x.dtype), jnp.asarray(box.hi, x.dtype)
+    lo, hi = jnp.asarray(lo, x.dtype), jnp.asarray(hi, x.dtype)
     inside = jnp.all((x >= lo) & (x <= hi), axis=1)
     order = jnp.argsort(~inside, stable=True)[:n]
     return jnp.clip(x[order], lo, hi), logp[order]
