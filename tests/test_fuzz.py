@@ -589,6 +589,9 @@ _COUNTS = {  # problem -> its integer parameters and their lower bounds
         "test_times": 2,
     },
     "allen_cahn_1d": {"n_collocation": 1, "n_initial": 1, "n_periodic": 1, "test_x": 2, "test_t": 2},
+    "peak_2d": {"n_collocation": 1, "n_boundary": 1, "test_resolution": 2},
+    "two_peak_2d": {"n_collocation": 1, "n_boundary": 1, "test_resolution": 2},
+    "exponential_nd": {"d": 1, "n_collocation": 1, "n_boundary": 1, "n_test": 2},
 }
 _REALS = {  # problem -> its real parameters and whether they must be >= 0
     "helmholtz_2d": {"a1": False, "a2": False, "k": False, "residual_weight": True},
@@ -596,6 +599,9 @@ _REALS = {  # problem -> its real parameters and whether they must be >= 0
     "flow_mixing_2p1d": {"residual_weight": True},
     "nonlinear_diffusion_2p1d": {"alpha": True},
     "allen_cahn_1d": {},
+    "peak_2d": {"a": True},
+    "two_peak_2d": {"a": True},
+    "exponential_nd": {"a": True},
 }
 PROBLEMS = pinn_problem_names()
 

@@ -238,6 +238,14 @@ def _bench(args: argparse.Namespace) -> int:
 
     _check_suite(args.suite)
     _check_int("--seed", args.seed, 0, MAX_SEED)
+    if args.cases is not None:
+        from ._registry import get_suite
+        from ._runner import select_cases
+
+        try:
+            select_cases(get_suite(args.suite).cases(args.quick), args.cases)
+        except ValueError as e:
+            raise UsageError(str(e).replace("`cases`", "`--cases`")) from None
     if args.out is None:
         out, flag = _default_dir(args.suite), "--out (default)"
     else:
@@ -263,6 +271,7 @@ def _bench(args: argparse.Namespace) -> int:
         out=out,
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        cases=args.cases,
     )
     bad = [r for r in result["rows"] if r["status"] in ("error", "missed target")]
     for r in bad:
@@ -469,6 +478,10 @@ def _parser() -> argparse.ArgumentParser:
     pb.add_argument("--out", default=None, help="output directory (default runs/<suite>/<timestamp>/)")
     pb.add_argument("--overwrite", action="store_true", help="allow writing into a directory with results")
     pb.add_argument("--no-progress", action="store_true", help="no progress bars")
+    pb.add_argument(
+        "--cases", default=None, metavar="PATTERNS",
+        help="run only the cases matching these comma-separated shell patterns, e.g. 'sampling/peak_2d/*'",
+    )  # fmt: skip
     pd = sub.add_parser("data", help="list or generate the PDE data sets")
     dsub = pd.add_subparsers(dest="data_command", required=True)
     pdl = dsub.add_parser("list", help="the data recipes, or the parameters of one")

@@ -1,4 +1,5 @@
-"""Suite `pinn`: Physics-Informed Gaussians against the MLP-PINN on the PIG benchmark problems, same steps.
+"""Suite `pinn`: Physics-Informed Gaussians against the MLP-PINN on the PIG benchmark problems, same steps;
+and the adaptive samplers on the DAS/AAS problems (cases `sampling/...`, see `_pinn_sampling`).
 
 Paper preset: each problem at the reference code's sizes and PIG settings ([`scimlx.pinn.PAPER_SETTINGS`][]:
 Gaussians, scales, learning rates, 50k-100k Adam steps, points resampled every 100 steps, Helmholtz every
@@ -87,17 +88,20 @@ def train_case(ctx: RunContext, problem_name: str, model_name: str) -> dict[str,
 
 
 def _cases(quick: bool) -> list[Case]:
-    from scimlx.pinn import problem_names
+    from scimlx.pinn import PAPER_SETTINGS
 
-    return [
+    from ._pinn_sampling import cases as sampling_cases
+
+    pig = [
         Case(f"{p}/{m}", lambda ctx, p=p, m=m: train_case(ctx, p, m))
-        for p in problem_names()
+        for p in PAPER_SETTINGS
         for m in ("pig", "pinn")
     ]
+    return pig + sampling_cases(quick)
 
 
 SUITE = Suite(
     name="pinn",
-    description="PIG vs MLP-PINN on Helmholtz, Klein-Gordon, flow mixing, nonlinear diffusion, Allen-Cahn",
+    description="PIG vs MLP-PINN on the PIG problems; AAS vs uniform, RAR, RAD, DAS on the peak problems",
     cases=_cases,
 )

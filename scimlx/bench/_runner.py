@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import fnmatch
 import io
 import json
 import math
@@ -77,6 +78,21 @@ def _default_dir(suite: str) -> pathlib.Path:
     return path
 
 
+def select_cases(cases: list, patterns: str | None) -> list:
+    """The cases whose names match one of the comma-separated shell patterns (all with `None`); a pattern
+    that matches no case is refused, naming the cases there are."""
+    if patterns is None:
+        return cases
+    if not isinstance(patterns, str) or not patterns.strip():
+        raise ValueError(f"`cases` must be comma-separated name patterns, got {patterns!r}")
+    wanted = [p.strip() for p in patterns.split(",") if p.strip()]
+    names = [c.name for c in cases]
+    for p in wanted:
+        if not fnmatch.filter(names, p):
+            raise ValueError(f"`cases` pattern {p!r} matches no case; the cases: {', '.join(names)}")
+    return [c for c in cases if any(fnmatch.fnmatchcase(c.name, p) for p in wanted)]
+
+
 def run_suite(
     name: str,
     *,
@@ -86,6 +102,7 @@ def run_suite(
     overwrite: bool = False,
     progress: bool = True,
     echo: bool = True,
+    cases: str | None = None,
 ) -> dict[str, Any]:
     """Run every case of a suite and write `results.json`, `results.csv` and `results.md`.
 
@@ -106,6 +123,8 @@ def run_suite(
     - `overwrite`: allow writing into a directory that already holds results.
     - `progress`: progress bars for long work.
     - `echo`: print the table when done.
+    - `cases`: run only the cases whose names match one of these comma-separated shell patterns (e.g.
+        `"sampling/peak_2d/*"`); default all.
 
     **Returns:** the content of `results.json`.
     """
@@ -121,7 +140,7 @@ def run_suite(
             f"`out` {str(out_dir)!r} already holds {', '.join(existing)}; choose another directory or pass "
             "`overwrite=True` (`--overwrite` on the command line)"
         )
-    cases = suite.cases(quick)
+    selected = select_cases(suite.cases(quick), cases)
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(quick=quick, seed=seed, out_dir=out_dir, progress=progress)
 
@@ -129,7 +148,7 @@ def run_suite(
     started = time.time()
     stopped = None  # the reason the suite stopped early (Ctrl-C), if it did
     with stop_on_interrupt(f"the {name} suite") as stop:
-        for case in cases:
+        for case in selected:
             row: dict[str, Any] = {"case": case.name}
             if stopped is not None:
                 row.update(status="interrupted", note="not run")

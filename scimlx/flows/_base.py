@@ -95,8 +95,9 @@ def _standard_normal_log_prob(z: Array) -> Array:
 
 
 class AbstractFlow(eqx.Module):
-    """A normalising flow: an invertible map `f` from data `x` to a latent `z = f(x)` with a standard Gaussian
-    prior, so `log p(x) = log N(f(x); 0, I) + log|det ∂f/∂x|` exactly, and samples are `f⁻¹(z)`, `z ~ N(0, I)`.
+    """A normalising flow: an invertible map `f` from data `x` to a latent `z = f(x)` with a standard
+    Gaussian prior, so `log p(x) = log N(f(x); 0, I) + log|det ∂f/∂x|` exactly, and samples are `f⁻¹(z)`,
+    `z ~ N(0, I)`.
 
     Functions of one point (`forward`, `inverse`, `log_prob`) compose with `jax.vmap`, `jax.grad` and
     `jax.jit`; `sample` and `initialize` work on batches. Subclasses set `dim` and `bijector`.

@@ -238,12 +238,16 @@ class KRnet(AbstractFlow):
                 split = n - n_step if j % 2 == 0 else n_step
                 stage += [
                     ActNorm(n, log_scale_factor=3.0, dtype=dtype),
-                    AffineCoupling(n, split, width=width, kind="krnet", dtype=dtype, key=keys[i * n_depth + j]),
+                    AffineCoupling(
+                        n, split, width=width, kind="krnet", dtype=dtype, key=keys[i * n_depth + j]
+                    ),
                     Reverse(),
                 ]
             layers.append(_Leading(Chain(stage), n) if n < dim else Chain(stage))
         last = dim - (n_stage - 1) * n_step
-        final = Chain([ActNorm(last, log_scale_factor=3.0, dtype=dtype), QuadraticCDF(last, n_bins, dtype=dtype)])
+        final = Chain(
+            [ActNorm(last, log_scale_factor=3.0, dtype=dtype), QuadraticCDF(last, n_bins, dtype=dtype)]
+        )
         layers.append(_Leading(final, last) if last < dim else final)
         self.bijector = Chain(layers)
 

@@ -20,9 +20,9 @@ __all__ = ["ActNorm", "AffineCoupling", "Reverse"]
 class ActNorm(AbstractBijector):
     """Activation normalisation `y = (x + b) exp(clip(s, -5, 5))` (Glow; KRnet's `actnorm`), with a
     data-dependent initialisation: `b` the negated mean of the first batch and
-    `s = log(1 / (σ + eps)) / log_scale_factor`, `σ` its standard deviation. With `log_scale_factor = 1` the
-    output of the first batch has zero mean and unit variance per coordinate (Glow); KRnet divides the log-scale
-    by 3, as the DAS code does.
+    `s = log(1 / (σ + eps)) / log_scale_factor`, `σ` its standard deviation. With `log_scale_factor = 1`
+    the output of the first batch has zero mean and unit variance per coordinate (Glow); KRnet divides the
+    log-scale by 3, as the DAS code does.
 
     **Arguments:**
 
@@ -137,7 +137,9 @@ class AffineCoupling(AbstractBijector):
         dim = check_int("dim", dim, low=2)
         split = dim // 2 if split is None else check_int("split", split)
         if split >= dim:
-            raise ValueError(f"`split` must be below `dim`={dim} (one coordinate at least is transformed), got {split}")
+            raise ValueError(
+                f"`split` must be below `dim`={dim} (one coordinate at least is transformed), got {split}"
+            )
         if kind not in ("krnet", "realnvp"):
             raise ValueError(f"`kind` must be 'krnet' or 'realnvp', got {kind!r}")
         dtype = jnp.result_type(float) if dtype is None else dtype
@@ -150,7 +152,9 @@ class AffineCoupling(AbstractBijector):
         self.mlp = _glorot_normal_mlp(mlp, k_init, zero_last=kind == "realnvp")
         self.log_gamma = jnp.zeros((rest,), dtype) if kind == "krnet" else None
         self.dim, self.split, self.kind = dim, split, kind
-        self.scale_bound = check_number("scale_bound", scale_bound, low=0, high=1, low_open=True, high_open=True)
+        self.scale_bound = check_number(
+            "scale_bound", scale_bound, low=0, high=1, low_open=True, high_open=True
+        )
 
     def _params(self, x1):
         h = self.mlp(x1)

@@ -13,6 +13,7 @@ from ._models import PIG as PIG
 from ._models import PINN as PINN
 from ._models import PointModel as PointModel
 from ._models import map_points as map_points
+from ._plot import plot_points as plot_points
 from ._plot import plot_solution as plot_solution
 from ._problem import Problem as Problem
 from ._problems import PAPER_SETTINGS as PAPER_SETTINGS

@@ -78,3 +78,77 @@ def plot_solution(
     if path is not None:
         fig.savefig(pathlib.Path(path), dpi=120)
     return fig
+
+
+def plot_points(
+    problem: Problem,
+    model: Callable,
+    points=None,
+    *,
+    title: str | None = None,
+    chunk_size: int | None = 4096,
+    max_points: int = 5000,
+    path: str | os.PathLike | None = None,
+):
+    """Plot where the residual points are: over the model's squared residual `r²` (log scale) on the test
+    grid of a steady 2-D problem, beside the exact or reference solution.
+
+    **Arguments:**
+
+    - `problem`: a steady 2-D [`Problem`][scimlx.pinn.Problem].
+    - `model`: the trained model (a function of one point).
+    - `points`: `(n, 2)` residual points (e.g. an adaptive sampler's final set, `result.fit.state["points"]`),
+        or `None`.
+    - `title`: the figure's title; default the problem's description.
+    - `chunk_size`: test points evaluated at a time.
+    - `max_points`: at most this many points are drawn.
+    - `path`: also save the figure there.
+
+    **Returns:** the matplotlib `Figure`.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    if not isinstance(problem, Problem):
+        raise TypeError(f"`problem` must be a scimlx.pinn Problem, got {type(problem).__name__}")
+    if problem.ndim != 2 or problem.time:
+        raise ValueError(
+            f"plot_points shows steady 2-D problems; {problem.name} has {problem.ndim} coordinates"
+        )
+    check_callable("model", model, "a function of one point")
+    max_points = check_int("max_points", max_points)
+    if points is not None:
+        points = np.asarray(points)
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise ValueError(f"`points` must have shape (n, 2), got {points.shape}")
+    pts, vals = problem.test_data()
+    r2 = np.asarray(map_points(lambda z: problem.residual(model, z), pts, chunk_size)) ** 2
+    pts, vals = np.asarray(pts), np.asarray(vals)
+    axes = [np.unique(pts[:, i]) for i in range(2)]
+    shape = tuple(len(a) for a in axes)
+    if int(np.prod(shape)) != pts.shape[0]:
+        raise ValueError("the problem's test points do not form a tensor grid; plot them yourself")
+    extent = (axes[0][0], axes[0][-1], axes[1][0], axes[1][-1])
+    fig, axs = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+    im = axs[0].imshow(vals.reshape(shape).T, origin="lower", extent=extent, cmap="RdBu_r")
+    fig.colorbar(im, ax=axs[0], shrink=0.85)
+    axs[0].set_title("exact" if problem.reference is None else "reference", fontsize=9)
+    positive = r2[r2 > 0]
+    floor = float(positive.min()) if positive.size else 1.0
+    im = axs[1].imshow(np.maximum(r2, floor).reshape(shape).T, origin="lower", extent=extent, cmap="magma",
+                       norm=LogNorm())  # fmt: skip
+    fig.colorbar(im, ax=axs[1], shrink=0.85)
+    cv = float(np.std(r2) / np.mean(r2))
+    label = f"squared residual (CV {cv:.2f})"
+    if points is not None:
+        shown = points[np.unique(np.linspace(0, len(points) - 1, min(max_points, len(points))).astype(int))]
+        axs[1].scatter(shown[:, 0], shown[:, 1], s=2, c="cyan", alpha=0.6, linewidths=0)
+        label += f", {len(points)} points"
+    axs[1].set_title(label, fontsize=9)
+    for ax in axs:
+        ax.set_xlabel("x0")
+        ax.set_ylabel("x1")
+    fig.suptitle(title or f"{problem.name}: {problem.description}", fontsize=10)
+    if path is not None:
+        fig.savefig(pathlib.Path(path), dpi=120)
+    return fig

@@ -3,6 +3,7 @@ loss weights, and the solution to test against."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -219,7 +220,9 @@ class Problem(eqx.Module):
         elif batch.get("weights") is not None:
             w = jnp.asarray(batch["weights"], res.dtype)
             if w.shape != res.shape:
-                raise ValueError(f"`weights` must have one entry per residual point, {res.shape}; got {w.shape}")
+                raise ValueError(
+                    f"`weights` must have one entry per residual point, {res.shape}; got {w.shape}"
+                )
             res_term = jnp.sum(w * res**2) / jnp.sum(w)
             terms["residual"] = res_term
         else:
@@ -271,6 +274,18 @@ def preset_params(preset: str, paper: dict, quick: dict, given: dict) -> dict[st
         raise TypeError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(out)}")
     out.update({k: v for k, v in given.items() if v is not None})
     return out
+
+
+def check_squarable(name: str, value: float, factor: float = 1.0) -> None:
+    """Refuse a coefficient whose square (times a few) overflows the default float dtype: the source terms
+    square it, and an infinite source makes every loss NaN."""
+    dtype = jnp.result_type(float)
+    limit = 0.25 * math.sqrt(float(jnp.finfo(dtype).max))
+    if abs(value * factor) > limit:
+        raise ValueError(
+            f"`{name}` must be at most {limit / factor:.3g} in magnitude (its square enters the source term, "
+            f"which must stay finite in {jnp.dtype(dtype).name}), got {value:g}"
+        )
 
 
 def subsample_indices(n: int, m: int) -> np.ndarray:

@@ -4,7 +4,6 @@ are not confused with other papers' variants of the same equations; the referenc
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -17,22 +16,9 @@ from scimlx.core.equations import Advection, AllenCahn, Helmholtz, KleinGordon, 
 from scimlx.core.validate import check_bool, check_int, check_number
 
 from ._conditions import Dirichlet, InitialValue, InitialVelocity, Periodic
-from ._problem import Problem, preset_params, subsample_indices
+from ._problem import Problem, check_squarable, preset_params, subsample_indices
 from ._problems_sampling import exponential_nd, peak_2d, two_peak_2d
 from ._reference import allen_cahn_reference, nonlinear_diffusion_initial, nonlinear_diffusion_reference
-
-
-def _check_squarable(name: str, value: float, factor: float = 1.0) -> None:
-    """Refuse a coefficient whose square (times a few) overflows the default float dtype: the source terms
-    square it, and an infinite source makes every loss NaN."""
-    dtype = jnp.result_type(float)
-    limit = 0.25 * math.sqrt(float(jnp.finfo(dtype).max))
-    if abs(value * factor) > limit:
-        raise ValueError(
-            f"`{name}` must be at most {limit / factor:.3g} in magnitude (its square enters the source term, "
-            f"which must stay finite in {jnp.dtype(dtype).name}), got {value:g}"
-        )
-
 
 # ----------------------------------------------------------------------------------------------------------
 # Helmholtz (PIXEL / PIG)
@@ -58,9 +44,9 @@ def helmholtz_2d(preset: str = "paper", **params) -> Problem:
         params,
     )
     a1, a2, k = (check_number(n, p[n]) for n in ("a1", "a2", "k"))
-    _check_squarable("a1", a1, np.pi)
-    _check_squarable("a2", a2, np.pi)
-    _check_squarable("k", k)
+    check_squarable("a1", a1, np.pi)
+    check_squarable("a2", a2, np.pi)
+    check_squarable("k", k)
     w1, w2 = a1 * np.pi, a2 * np.pi
 
     def exact(z):
@@ -107,7 +93,7 @@ def klein_gordon_2p1d(preset: str = "paper", **params) -> Problem:
         params,
     )
     k = check_number("k", p["k"])
-    _check_squarable("k", k)
+    check_squarable("k", k)
     initial_velocity = check_bool("initial_velocity", p["initial_velocity"])
 
     def exact(z):

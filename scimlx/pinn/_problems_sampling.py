@@ -13,7 +13,7 @@ from scimlx.core import Box, DriftDiffusion, Poisson
 from scimlx.core.validate import check_int, check_number
 
 from ._conditions import Dirichlet
-from ._problem import Problem, preset_params
+from ._problem import Problem, check_squarable, preset_params
 
 
 def _peak(z, centre, a):
@@ -37,18 +37,19 @@ def peak_2d(preset: str = "paper", **params) -> Problem:
 
     **Arguments:**
 
-    - `preset`: `"paper"` (DAS: 1,000 residual points, 200 boundary points per face, a 256² test grid) or
-        `"quick"` (500 / 64 / 128²).
+    - `preset`: `"paper"` (DAS: 1,000 residual points, 1,000 boundary points (250 per face), its 256² test
+        grid) or `"quick"` (500 / 64 per face / 128²).
     - `a`: the peak's sharpness.
     - `n_collocation`, `n_boundary` (per face), `test_resolution`.
     """
     p = preset_params(
         preset,
-        dict(a=1000.0, n_collocation=1_000, n_boundary=200, test_resolution=256),
+        dict(a=1000.0, n_collocation=1_000, n_boundary=250, test_resolution=256),
         dict(a=1000.0, n_collocation=500, n_boundary=64, test_resolution=128),
         params,
     )
-    a = check_number("a", p["a"], low=0, low_open=True)
+    a = check_number("a", p["a"], low=0)
+    check_squarable("a", a, 4.0)
     centre = jnp.array([0.5, 0.5])
 
     def exact(z):
@@ -79,17 +80,18 @@ def two_peak_2d(preset: str = "paper", **params) -> Problem:
 
     **Arguments:**
 
-    - `preset`: `"paper"` (1,000 residual points, 200 boundary points per face, a 256² test grid) or `"quick"`
-        (500 / 64 / 128²).
+    - `preset`: `"paper"` (DAS: 1,000 residual points, 250 boundary points per face, a 256² test grid) or
+        `"quick"` (500 / 64 per face / 128²).
     - `a`, `n_collocation`, `n_boundary` (per face), `test_resolution`.
     """
     p = preset_params(
         preset,
-        dict(a=1000.0, n_collocation=1_000, n_boundary=200, test_resolution=256),
+        dict(a=1000.0, n_collocation=1_000, n_boundary=250, test_resolution=256),
         dict(a=1000.0, n_collocation=500, n_boundary=64, test_resolution=128),
         params,
     )
-    a = check_number("a", p["a"], low=0, low_open=True)
+    a = check_number("a", p["a"], low=0)
+    check_squarable("a", a, 4.0)
     c1 = jnp.array([0.5, 0.5])
 
     def exact(z):
@@ -124,19 +126,20 @@ def exponential_nd(preset: str = "paper", **params) -> Problem:
 
     **Arguments:**
 
-    - `preset`: `"paper"` (DAS: 1,000 residual points, 100 boundary points per face, 100,000 test points) or
-        `"quick"` (500 / 16 / 20,000).
+    - `preset`: `"paper"` (DAS: 1,000 residual points, 1,000 boundary points (50 per face), 100,000 test
+        points) or `"quick"` (500 / 16 per face / 20,000).
     - `d`: the dimension.
     - `a`, `n_collocation`, `n_boundary` (per face), `n_test`.
     """
     p = preset_params(
         preset,
-        dict(d=10, a=10.0, n_collocation=1_000, n_boundary=100, n_test=100_000),
+        dict(d=10, a=10.0, n_collocation=1_000, n_boundary=50, n_test=100_000),
         dict(d=10, a=10.0, n_collocation=500, n_boundary=16, n_test=20_000),
         params,
     )
     d = check_int("d", p["d"])
-    a = check_number("a", p["a"], low=0, low_open=True)
+    a = check_number("a", p["a"], low=0)
+    check_squarable("a", a, 4.0)
     n_test = check_int("n_test", p["n_test"], low=2)
 
     def exact(z):

@@ -287,8 +287,8 @@ class _FlowSampler(AbstractSampler):
     def check(self, problem, n, steps):
         if self.flow.dim != problem.ndim:
             raise ValueError(
-                f"the `flow` has dimension {self.flow.dim} but the problem {problem.name!r} has {problem.ndim} "
-                "coordinates per point"
+                f"the `flow` has dimension {self.flow.dim} but the problem {problem.name!r} has "
+                f"{problem.ndim} coordinates per point"
             )
 
 
@@ -340,8 +340,9 @@ class DAS(_FlowSampler):
         total = n * self.stages(steps) if self.mode == "grow" else n
         pad = total - n
         dtype = start["points"].dtype
+        filler = jnp.broadcast_to(start["points"][:1], (pad, problem.ndim))
         return {
-            "points": jnp.concatenate([start["points"], jnp.broadcast_to(start["points"][:1], (pad, problem.ndim))]),
+            "points": jnp.concatenate([start["points"], filler]),
             "weights": jnp.concatenate([jnp.ones((n,), dtype), jnp.zeros((pad,), dtype)]),
             "count": jnp.asarray(n, jnp.int32),
             "flow_points": start["points"],

@@ -179,7 +179,8 @@ def train_pinn(
         sampler = Uniform()
     if not isinstance(sampler, AbstractSampler):
         raise TypeError(
-            f"`sampler` must be a scimlx.pinn sampler (Uniform, RAR, RAD, DAS, AAS), got {type(sampler).__name__}"
+            "`sampler` must be a scimlx.pinn sampler (Uniform, RAR, RAD, DAS, AAS), got "
+            f"{type(sampler).__name__}"
         )
     adaptive = not isinstance(sampler, Uniform)
     if adaptive and causal_tol is not None:

@@ -202,7 +202,8 @@ def _drift_diffusion():
     u = lambda z: jnp.sin(PI * z[0]) * jnp.sin(PI * z[1])
 
     def f(z):
-        grad = PI * jnp.stack([jnp.cos(PI * z[0]) * jnp.sin(PI * z[1]), jnp.sin(PI * z[0]) * jnp.cos(PI * z[1])])
+        c, s = jnp.cos(PI * z), jnp.sin(PI * z)
+        grad = PI * jnp.stack([c[0] * s[1], s[0] * c[1]])
         return 0.5 * (-2 * PI**2 * u(z)) - 4 * u(z) - jnp.sum(2 * z * grad)
 
     return DriftDiffusion(diffusivity=0.5, source=f), u, Box((-1, -1), (1, 1)), False, False

@@ -49,7 +49,9 @@ def _flow(name):
     return RealNVP(3, n_couplings=3, width=8, key=key), None
 
 
-FLOWS = ["krnet_2d_small", "krnet_2d_box", "krnet_4d_step2", "krnet_3d_free", "realnvp_2d_box", "realnvp_3d_free"]
+FLOWS = [
+    "krnet_2d_small", "krnet_2d_box", "krnet_4d_step2", "krnet_3d_free", "realnvp_2d_box", "realnvp_3d_free"
+]
 
 
 def _points(box, dim, n, key):
