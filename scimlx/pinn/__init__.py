@@ -39,6 +39,7 @@ from ._sampling import SAMPLERS as SAMPLERS
 from ._sampling import AbstractSampler as AbstractSampler
 from ._sampling import SampledModel as SampledModel
 from ._sampling import Uniform as Uniform
+from ._sampling import get_sampler as get_sampler
 from ._sampling import squared_residuals as squared_residuals
 from ._training import PINNConfig as PINNConfig
 from ._training import PINNResult as PINNResult

@@ -7,6 +7,7 @@ resumed run continues bit for bit."""
 from __future__ import annotations
 
 import abc
+import dataclasses
 import math
 from typing import Any, ClassVar
 
@@ -24,7 +25,7 @@ from scimlx.train import AbstractTrainStep, GameStep, GradientStep, Player, Trai
 from ._models import map_points
 from ._problem import Problem
 
-__all__ = ["AAS", "DAS", "RAD", "RAR", "AbstractSampler", "SampledModel", "Uniform"]
+__all__ = ["AAS", "DAS", "RAD", "RAR", "SAMPLERS", "AbstractSampler", "SampledModel", "Uniform", "get_sampler"]
 
 
 class SampledModel(eqx.Module):
@@ -569,3 +570,26 @@ class _AASStep(AbstractTrainStep):
 
 
 SAMPLERS: dict[str, type[AbstractSampler]] = {c.name: c for c in (Uniform, RAR, RAD, DAS, AAS)}
+
+
+def get_sampler(name: str, **params) -> AbstractSampler:
+    """Build a sampler by name: `"uniform"`, `"rar"`, `"rad"`, `"das"` or `"aas"` (the flow samplers need
+    `flow=`).
+
+    **Arguments:**
+
+    - `name`: one of [`SAMPLERS`][scimlx.pinn.SAMPLERS].
+    - `**params`: the sampler's arguments.
+    """
+    if not isinstance(name, str) or name not in SAMPLERS:
+        raise ValueError(f"unknown sampler `name` {name!r}; known: {', '.join(SAMPLERS)}")
+    cls = SAMPLERS[name]
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise TypeError(f"unknown parameter(s) {unknown} of the {name} sampler; known: {sorted(known)}")
+    if "flow" in known and "flow" not in params:
+        raise TypeError(
+            f"the {name} sampler needs `flow=` (e.g. scimlx.flows.KRnet(d, box=problem.box, key=...))"
+        )
+    return cls(**params)
