@@ -67,7 +67,7 @@ def peak_2d(preset: str = "paper", **params) -> Problem:
         exact=exact,
         test_shape=check_int("test_resolution", p["test_resolution"], low=2),
         n_collocation=p["n_collocation"],
-        description=f"-Δu = s, u = exp(-{a:g}|x - (½,½)|²) on [-1,1]²",
+        description=f"-Δu = s, u = exp(-{a:g}‖x - (½,½)‖²) on [-1,1]²",
     )
 
 
@@ -114,7 +114,7 @@ def two_peak_2d(preset: str = "paper", **params) -> Problem:
         exact=exact,
         test_shape=check_int("test_resolution", p["test_resolution"], low=2),
         n_collocation=p["n_collocation"],
-        description=f"Δu - ∇·(u∇|x|²) = s, two peaks exp(-{a:g}|x ∓ (½,½)|²) on [-1,1]²",
+        description=f"Δu - ∇·(u∇‖x‖²) = s, two peaks exp(-{a:g}‖x ∓ (½,½)‖²) on [-1,1]²",
     )
 
 
@@ -161,7 +161,7 @@ def exponential_nd(preset: str = "paper", **params) -> Problem:
         exact=exact,
         reference=reference,
         n_collocation=p["n_collocation"],
-        description=f"-Δu = s, u = exp(-{a:g}|x|²) on [-1,1]^{d}",
+        description=f"-Δu = s, u = exp(-{a:g}‖x‖²) on [-1,1]^{d}",
     )
 
 

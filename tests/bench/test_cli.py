@@ -116,6 +116,16 @@ def test_run_writes_every_row_and_never_overwrites(toy_suite, tmp_path, capsys):
     assert "broken: error" in capsys.readouterr().err
 
 
+def test_cases_selects_by_pattern(toy_suite, tmp_path, capsys):
+    result = run_suite("toy", out=tmp_path / "a", progress=False, echo=False, cases="ok, lat*")
+    assert [r["case"] for r in result["rows"]] == ["ok", "later"]
+    with pytest.raises(ValueError, match="`cases` pattern 'nothing'"):
+        run_suite("toy", out=tmp_path / "b", progress=False, cases="ok,nothing")
+    assert main(["bench", "toy", "--cases", "zz*", "--out", str(tmp_path / "c")]) == 2
+    assert "`--cases` pattern 'zz*' matches no case" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()  # refused before any work
+
+
 def test_bad_seed(toy_suite, tmp_path):
     with pytest.raises(ValueError, match="`seed`"):
         run_suite("toy", seed=-1, out=tmp_path)

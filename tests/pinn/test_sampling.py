@@ -193,3 +193,13 @@ def test_bad_input(peak):
         train_pinn(problem, model, key=jax.random.key(0), sampler=RAR(add=100, n_candidates=50),
                    config=PINNConfig(n_collocation=16), run=run)  # fmt: skip
     assert isinstance(get_sampler("uniform"), Uniform)
+
+
+@pytest.mark.slow
+def test_readme_sampling_example_runs():
+    from tests.readme import run_readme_block
+
+    res = run_readme_block(7, "sampler=AAS(")["res"]
+    pts = np.asarray(res.fit.state["points"])
+    assert pts.shape == (500, 2) and np.all(np.abs(pts) <= 1.0)
+    assert np.isfinite(res.final_error) and res.residual_cv > 0 and len(res.fit.history["loss"]) == 100

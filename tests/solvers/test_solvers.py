@@ -340,7 +340,7 @@ def test_bad_network_and_multigrid_input(x64):
 @pytest.mark.slow
 def test_readme_solver_example_runs():
     """The README's example: the shipped network beats CG's iterations on a geometry it never saw."""
-    results = run_readme_block(7, "pretrained_dcdm()")["results"]
+    results = run_readme_block(8, "pretrained_dcdm()")["results"]
     assert all(bool(r.converged) and not bool(r.breakdown) for r in results.values())
     cg_iters, dcdm_iters = int(results["CG"].iterations), int(results["DCDM"].iterations)
     assert dcdm_iters < 0.7 * cg_iters, (dcdm_iters, cg_iters)
