@@ -529,7 +529,7 @@ class AAS(_FlowSampler):
     def draw(self, problem, flow, n, *, key, dtype):
         """`n` points (a share `uniform_fraction` uniform, the rest from `flow` inside the box) and the log
         of the density they were drawn from."""
-        n_uniform = int(round(self.uniform_fraction * n))
+        n_uniform = min(int(round(self.uniform_fraction * n)), n - 1)
         k_flow, k_uniform = jax.random.split(key)
         pts, log_q = sample_in_box(flow, n - n_uniform, problem.box, key=k_flow, dtype=dtype)
         if n_uniform:
