@@ -6,6 +6,7 @@ import os
 import pathlib
 from collections.abc import Callable
 
+import jax.numpy as jnp
 import numpy as np
 
 from scimlx.core.validate import check_callable, check_int
@@ -91,7 +92,7 @@ def plot_points(
     path: str | os.PathLike | None = None,
 ):
     """Plot where the residual points are: over the model's squared residual `r²` (log scale) on the test
-    grid of a steady 2-D problem, beside the exact or reference solution.
+    grid of a steady 2-D problem, beside the exact or reference solution and the model.
 
     **Arguments:**
 
@@ -128,23 +129,29 @@ def plot_points(
     shape = tuple(len(a) for a in axes)
     if int(np.prod(shape)) != pts.shape[0]:
         raise ValueError("the problem's test points do not form a tensor grid; plot them yourself")
+    pred = np.asarray(map_points(model, jnp.asarray(pts), chunk_size))
     extent = (axes[0][0], axes[0][-1], axes[1][0], axes[1][-1])
-    fig, axs = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
-    im = axs[0].imshow(vals.reshape(shape).T, origin="lower", extent=extent, cmap="RdBu_r")
-    fig.colorbar(im, ax=axs[0], shrink=0.85)
-    axs[0].set_title("exact" if problem.reference is None else "reference", fontsize=9)
+    fig, axs = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
+    lo, hi = float(min(vals.min(), pred.min())), float(max(vals.max(), pred.max()))
+    err = np.linalg.norm(pred - vals) / np.linalg.norm(vals)
+    panels = ((axs[0], vals, "exact" if problem.reference is None else "reference"),
+              (axs[1], pred, f"model (rel. L2 {err:.2e})"))  # fmt: skip
+    for ax, field, name in panels:
+        im = ax.imshow(field.reshape(shape).T, origin="lower", extent=extent, cmap="RdBu_r", vmin=lo, vmax=hi)
+        fig.colorbar(im, ax=ax, shrink=0.85)
+        ax.set_title(name, fontsize=9)
     positive = r2[r2 > 0]
     floor = float(positive.min()) if positive.size else 1.0
-    im = axs[1].imshow(np.maximum(r2, floor).reshape(shape).T, origin="lower", extent=extent, cmap="magma",
+    im = axs[2].imshow(np.maximum(r2, floor).reshape(shape).T, origin="lower", extent=extent, cmap="magma",
                        norm=LogNorm())  # fmt: skip
-    fig.colorbar(im, ax=axs[1], shrink=0.85)
+    fig.colorbar(im, ax=axs[2], shrink=0.85)
     cv = float(np.std(r2) / np.mean(r2))
     label = f"squared residual (CV {cv:.2f})"
     if points is not None:
         shown = points[np.unique(np.linspace(0, len(points) - 1, min(max_points, len(points))).astype(int))]
-        axs[1].scatter(shown[:, 0], shown[:, 1], s=2, c="cyan", alpha=0.6, linewidths=0)
+        axs[2].scatter(shown[:, 0], shown[:, 1], s=2, c="cyan", alpha=0.6, linewidths=0)
         label += f", {len(points)} points"
-    axs[1].set_title(label, fontsize=9)
+    axs[2].set_title(label, fontsize=9)
     for ax in axs:
         ax.set_xlabel("x0")
         ax.set_ylabel("x1")

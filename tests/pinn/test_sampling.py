@@ -19,6 +19,7 @@ from scimlx.pinn import (
     Uniform,
     get_problem,
     get_sampler,
+    plot_points,
     squared_residuals,
     train_pinn,
 )
@@ -193,6 +194,10 @@ def test_bad_input(peak):
         train_pinn(problem, model, key=jax.random.key(0), sampler=RAR(add=100, n_candidates=50),
                    config=PINNConfig(n_collocation=16), run=run)  # fmt: skip
     assert isinstance(get_sampler("uniform"), Uniform)
+    with pytest.raises(ValueError, match="2-D"):
+        plot_points(get_problem("exponential_nd", "quick"), model)
+    with pytest.raises(ValueError, match="points"):
+        plot_points(problem, model, np.zeros((4, 3)))
 
 
 @pytest.mark.slow
