@@ -2,7 +2,7 @@
 points, RAR, RAD and DAS (-R and -G) on the DAS/AAS problems, with the same network, residual points per
 draw and solution steps, over several seeds (mean and spread).
 
-Paper preset: DAS's settings (its code's defaults; the AAS paper's own could not be read here): the 6 x 32
+Paper preset: DAS's settings (its code's defaults; the AAS paper's own are not reproduced here): the 6 x 32
 tanh network, 1,000 residual and 1,000 boundary points, Adam at 1e-4 for both networks, KRnet (6 couplings of
 width 24, 32 CDF bins), 15,000 solution steps (DAS: 5 stages of 3,000, with 3,000 flow steps between
 stages), 5 seeds. `--quick` keeps the protocol and shrinks it: 500 residual points, 3,000 solution steps
@@ -91,7 +91,9 @@ def run_case(ctx: RunContext, problem_name: str, sampler_name: str) -> dict[str,
         if i == 0 and problem.ndim == 2 and ctx.out_dir is not None:
             import matplotlib.pyplot as plt
 
-            pts = None if state is None else state["points"]
+            pts = None if state is None else np.asarray(state["points"])
+            if state is not None and "weights" in state:  # a grown set: its rows in use
+                pts = pts[np.asarray(state["weights"]) > 0]
             fig = plot_points(problem, res.model, pts, title=f"{problem_name}, {sampler_name}")
             fig.savefig(ctx.out_dir / f"sampling_{problem_name}_{sampler_name}.png", dpi=110)
             plt.close(fig)

@@ -88,7 +88,7 @@ def select_cases(cases: list, patterns: str | None) -> list:
     wanted = [p.strip() for p in patterns.split(",") if p.strip()]
     names = [c.name for c in cases]
     for p in wanted:
-        if not fnmatch.filter(names, p):
+        if not any(fnmatch.fnmatchcase(n, p) for n in names):
             raise ValueError(f"`cases` pattern {p!r} matches no case; the cases: {', '.join(names)}")
     return [c for c in cases if any(fnmatch.fnmatchcase(c.name, p) for p in wanted)]
 

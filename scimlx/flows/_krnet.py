@@ -31,9 +31,16 @@ class LogitBox(AbstractBijector):
     - `eps`: the clip; default 1e-6.
     """
 
-    lb: tuple[float, ...] = eqx.field(static=True, converter=lambda v: tuple(float(a) for a in v))
-    hb: tuple[float, ...] = eqx.field(static=True, converter=lambda v: tuple(float(a) for a in v))
+    lb: tuple[float, ...] = eqx.field(static=True, converter=lambda v: tuple(float(a) for a in np.ravel(v)))
+    hb: tuple[float, ...] = eqx.field(static=True, converter=lambda v: tuple(float(a) for a in np.ravel(v)))
     eps: float = eqx.field(static=True, default=1e-6)
+
+    def __check_init__(self):
+        if len(self.lb) != len(self.hb) or not self.lb:
+            raise ValueError(f"`lb` and `hb` must have one entry per coordinate, got {self.lb} and {self.hb}")
+        if not all(np.isfinite(self.lb + self.hb)) or not all(h > lo for lo, h in zip(self.lb, self.hb)):
+            raise ValueError(f"`hb` must exceed `lb` (both finite), got {self.lb} and {self.hb}")
+        check_number("eps", self.eps, low=0, high=0.5, low_open=True, high_open=True)
 
     def forward(self, x):
         lb, hb = jnp.asarray(self.lb, x.dtype), jnp.asarray(self.hb, x.dtype)
@@ -106,6 +113,7 @@ class QuadraticCDF(AbstractBijector):
         u_nodes, h, pdf, cdf = self._pdf()
         u = (x + self.bound) / (2 * self.bound)
         covered = (u >= 0) & (u <= 1)
+        u = jnp.clip(u, 0.0, 1.0)  # the tails are masked below; clipped, their branch has finite gradients
 
         def one(ui, pdf_i, cdf_i):
             k = self._element(u_nodes, ui)
@@ -122,6 +130,7 @@ class QuadraticCDF(AbstractBijector):
         u_nodes, h, pdf, cdf = self._pdf()
         f = (y + self.bound) / (2 * self.bound)
         covered = (f >= 0) & (f <= 1)
+        f = jnp.clip(f, 0.0, 1.0)
 
         def one(fi, pdf_i, cdf_i):
             k = self._element(cdf_i, fi)
@@ -306,7 +315,10 @@ def sample_in_box(
     """`n` samples of `flow` inside `box`, with the flow's log-density at each: `ceil(oversample · n)` are
     drawn and the first `n` inside kept (rejection, in a fixed shape for `jax.jit`); if fewer fall inside,
     the rest are the outside samples projected onto the box (clipped), as DAS projects its samples onto the
-    cube.
+    cube. The log-density returned for a projected point is the flow's at the point where it lands (its
+    own probability mass lies outside the box: a small bias when few points are projected). The densities
+    are those of the flow, not of the flow truncated to the box (they differ by the constant factor
+    `P(inside)`).
 
     **Arguments:**
 
@@ -333,4 +345,6 @@ def _sample_in_box(flow, n, m, lo, hi, key, dtype):
     lo, hi = jnp.asarray(lo, x.dtype), jnp.asarray(hi, x.dtype)
     inside = jnp.all((x >= lo) & (x <= hi), axis=1)
     order = jnp.argsort(~inside, stable=True)[:n]
-    return jnp.clip(x[order], lo, hi), logp[order]
+    x, logp, projected = jnp.clip(x[order], lo, hi), logp[order], ~inside[order]
+    # a projected point gets the flow's density where it lands (the mass it stands for lies outside)
+    return x, jnp.where(projected, jax.vmap(flow.log_prob)(x), logp)

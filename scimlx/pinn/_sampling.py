@@ -14,18 +14,21 @@ from typing import Any, ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from scimlx.core import sample_interior
 from scimlx.core.validate import check_choice, check_int, check_number
-from scimlx.flows import AbstractFlow, sample_in_box
+from scimlx.flows import AbstractFlow, LogitBox, sample_in_box
 from scimlx.train import AbstractTrainStep, GameStep, GradientStep, Player, TrainCarry
 
 from ._models import map_points
 from ._problem import Problem
 
-__all__ = ["AAS", "DAS", "RAD", "RAR", "SAMPLERS", "AbstractSampler", "SampledModel", "Uniform", "get_sampler"]
+__all__ = [
+    "AAS", "DAS", "RAD", "RAR", "SAMPLERS", "AbstractSampler", "SampledModel", "Uniform", "get_sampler",
+]  # fmt: skip
 
 
 class SampledModel(eqx.Module):
@@ -245,7 +248,7 @@ class RAD(_ResidualSampler):
 
     def check(self, problem, n, steps):
         if n > self.candidates(n):
-            raise ValueError(f"`n_candidates`={self.candidates(n)} must be at least the {n} points drawn")
+            raise ValueError(f"`n_candidates`={self.candidates(n)} must be at least `n_collocation`={n}")
 
     def init(self, problem, n, steps, *, key):
         return {"points": sample_interior(problem.box, n, key=key)}
@@ -272,10 +275,19 @@ def _check_flow(flow: Any) -> AbstractFlow:
     return flow
 
 
+_EXP_MAX = 60.0  # exponents of importance ratios are capped here (float32 overflows at ~88)
+
+
 def _uniform_start(problem: Problem, n: int, key) -> dict[str, Array]:
     """`n` uniform points and their density `1 / |Ω|`: the first set of DAS and AAS."""
     pts = sample_interior(problem.box, n, key=key)
     return {"points": pts, "log_q": jnp.full((n,), -math.log(problem.box.volume), pts.dtype)}
+
+
+def _support_of(flow: AbstractFlow) -> LogitBox | None:
+    """The flow's bounded-support map, if its first layer is one."""
+    layers = getattr(flow.bijector, "layers", ())
+    return layers[0] if layers and isinstance(layers[0], LogitBox) else None
 
 
 class _FlowSampler(AbstractSampler):
@@ -291,6 +303,14 @@ class _FlowSampler(AbstractSampler):
                 f"the `flow` has dimension {self.flow.dim} but the problem {problem.name!r} has "
                 f"{problem.ndim} coordinates per point"
             )
+        support = _support_of(self.flow)
+        if support is not None:
+            lo, hi = np.asarray(problem.box.lo), np.asarray(problem.box.hi)
+            if np.any(np.asarray(support.lb) > lo) or np.any(np.asarray(support.hb) < hi):
+                raise ValueError(
+                    f"the `flow`'s support [{support.lb}, {support.hb}] does not cover the problem's box "
+                    f"[{problem.box.lo}, {problem.box.hi}]: build it with `box=problem.box`"
+                )
 
 
 class DAS(_FlowSampler):
@@ -301,6 +321,7 @@ class DAS(_FlowSampler):
     the uniform points), so that `p_α ∝ r²`; then `n` new points are drawn from the flow (inside the box:
     rejection, else projection): DAS-R (`mode="replace"`) replaces the set, DAS-G (`mode="grow"`) adds them.
     Each solution step uses `n` points of the set drawn without replacement (DAS's minibatches of 1,000).
+    The flow trains on `n` fresh samples of itself, not restricted to the box (as the DAS code does).
 
     A run of `S` stages is `S · solution_steps + (S - 1) · flow_steps` steps (the last stage trains the
     solution only): DAS's default is 5 stages of 3,000 + 3,000 steps, Adam at 1e-4 for both networks.
@@ -364,7 +385,7 @@ class DAS(_FlowSampler):
             del key
             x = batch["flow_points"]
             r2 = jax.lax.stop_gradient(squared_residuals(problem, model.solution, x, chunk_size))
-            p_prev = jnp.clip(jnp.exp(batch["flow_log_q"]), 1e-10, math.exp(5.0))
+            p_prev = jnp.exp(jnp.clip(batch["flow_log_q"], lo, hi))  # p_prev clipped to [1e-10, e⁵]
             log_p = jnp.clip(jax.vmap(model.flow.log_prob)(x), lo, hi)
             return -jnp.mean(r2 / p_prev * log_p), {"mean_log_p": jnp.mean(log_p)}
 
@@ -427,14 +448,18 @@ class _DASStep(AbstractTrainStep):
             c = TrainCarry(carry.model, opt_states[0], None, step)
             new, loss, aux = self.solution_game(c, inner, key=k_step)
             arrays = eqx.filter(new.model, eqx.is_array)
-            return arrays, (new.opt_state, opt_states[1]), loss, {"flow_loss": jnp.nan * loss, **aux}
+            nan = jnp.nan * loss
+            aux = {"flow_loss": nan, "flow/mean_log_p": nan, **aux}
+            return arrays, (new.opt_state, opt_states[1]), loss, aux
 
         def flow_phase(opt_states):
             c = TrainCarry(carry.model, opt_states[1], None, step)
             new, loss, aux = self.flow_game(c, inner, key=k_step)
+            # the step shows the solution's loss (one scale in the history); a non-finite flow loss shows too
             shown, terms = solution_loss(carry.model, inner, key=k_step)
             out = {f"solution/{k}": v for k, v in terms.items()}
-            out.update(solution_loss=shown, flow_loss=loss)
+            out.update(solution_loss=shown, flow_loss=loss, **{"flow/mean_log_p": aux["flow/mean_log_p"]})
+            shown = jnp.where(jnp.isfinite(loss), shown, loss)
             return eqx.filter(new.model, eqx.is_array), (opt_states[0], new.opt_state), shown, out
 
         in_solution = step % das.stage < das.solution_steps
@@ -463,9 +488,11 @@ class AAS(_FlowSampler):
     - `"h1"` (default): `∫|∇_x p_α|² dx ≈ mean(|∇_x p|² / q)`, the Sobolev penalty on the density;
     - `"log_h1"`: `E_p |∇_x log p_α|²`, the regulariser the DAS code's KRnet defines.
 
-    Reconstructed from the paper's abstract and its reviews (the exact form of its objective, eqs. (6)-(11),
-    and its hyperparameters could not be checked here): the normalisation of `r²` into the density `μ_r` (so
-    that `β` does not depend on the residual's scale) and the default `β` are our choices.
+    The objective follows the paper's description (its abstract and §3: the W₁ dual with the density as the
+    critic, a Sobolev penalty, the log-derivative gradient, alternating updates); its exact equations (6)-(11)
+    and its hyperparameters are not reproduced here. The normalisation of `r²` into the density `μ_r` (so
+    that `β` does not depend on the residual's scale), the penalty's estimator and the default `β` are this
+    library's choices.
 
     **Arguments:**
 
@@ -514,14 +541,16 @@ class AAS(_FlowSampler):
             x, log_q = batch["residual"], batch["log_q"]
             r2 = jax.lax.stop_gradient(squared_residuals(problem, model.solution, x, chunk_size))
             log_p, grad_log_p = jax.vmap(jax.value_and_grad(model.flow.log_prob))(x)
-            ratio = jnp.exp(log_p - log_q)
-            scale = jnp.mean(r2 * jnp.exp(-log_q))  # ≈ ∫ r² dx
-            objective = jnp.mean(r2 * ratio) / scale
+            # mean(r² p/q) / mean(r²/q) = Σ wᵢ pᵢ with w = softmax(log r² - log q): in log space, so that
+            # stale densities (points drawn rounds ago) or tiny residuals neither overflow nor divide 0 by 0
+            tiny = jnp.finfo(r2.dtype).tiny
+            w = jax.nn.softmax(jnp.log(jnp.maximum(r2, tiny)) - log_q)
+            objective = jnp.sum(w * jnp.exp(log_p))
             sq = jnp.sum(grad_log_p**2, axis=1)
-            if self.penalty == "h1":  # |∇p|²/q = p |∇ log p|² (p/q)
-                penalty = jnp.mean(jnp.exp(log_p) * sq * ratio)
-            else:
-                penalty = jnp.mean(sq * ratio)
+            if self.penalty == "h1":  # |∇p|²/q = p² |∇ log p|² / q
+                penalty = jnp.mean(jnp.exp(jnp.minimum(2 * log_p - log_q, _EXP_MAX)) * sq)
+            else:  # E_p |∇ log p|² = mean(|∇ log p|² p/q)
+                penalty = jnp.mean(jnp.exp(jnp.minimum(log_p - log_q, _EXP_MAX)) * sq)
             return -(objective - self.beta * penalty), {"objective": objective, "penalty": penalty}
 
         return loss_fn

@@ -142,7 +142,8 @@ def train_pinn(
         [`DAS`][scimlx.pinn.DAS] or [`AAS`][scimlx.pinn.AAS]. Under an adaptive sampler the boundary and
         initial points stay uniform (redrawn every `config.resample_every` steps), the model `fit` trains is
         a [`SampledModel`][scimlx.pinn.SampledModel] (with the sampler's flow, initialised on uniform points),
-        and the point set is `fit`'s state: checkpointed, and resumed bit for bit.
+        and the point set is `fit`'s state: checkpointed, and resumed bit for bit. A set that grows (RAR,
+        DAS-G) lives in a buffer sized by the run's steps: such a run resumes with the same `steps`.
 
     **Returns:** a [`PINNResult`][scimlx.pinn.PINNResult].
     """
@@ -231,9 +232,13 @@ def train_pinn(
             return {"conditions": problem.sample(1, key=k)["conditions"]}
 
         step = sampler.make_step(problem, n_collocation, config.make_optimizer(), chunk_size)
+        # the point set's rows: a set that grows (RAR, DAS-G) is a buffer sized by the run's steps, so a
+        # resumed run must keep them (the checkpoint's config says so by name)
+        rows = int(state["points"].shape[0]) if state is not None else n_collocation
+        recipe = {**recipe, "sampler": sampler_config(sampler), "point_set_rows": rows}
         result = fit(
             SampledModel(model, flow), step, data, key=key, run=run, state=state, eval_fn=eval_fn,
-            config={**recipe, "sampler": sampler_config(sampler)}, resample_every=config.resample_every,
+            config=recipe, resample_every=config.resample_every,
         )  # fmt: skip
     evals = [(s, d["test_error"]) for s, d in result.history["eval"]]
     errors = np.asarray(evals, dtype=np.float64).reshape(-1, 2)
