@@ -594,7 +594,7 @@ _COUNTS = {  # problem -> its integer parameters and their lower bounds
     "exponential_nd": {"d": 1, "n_collocation": 1, "n_boundary": 1, "n_test": 2},
 }
 _REALS = {  # problem -> its real parameters and whether they must be >= 0
-    "helmholtz_2d": {"a1": False, "a2": False, "k": False, "residual_weight": True},
+    "helmholtz_2d": {"a1": False, "a2": False, "k": True, "residual_weight": True},
     "klein_gordon_2p1d": {"k": False},
     "flow_mixing_2p1d": {"residual_weight": True},
     "nonlinear_diffusion_2p1d": {"alpha": True},
