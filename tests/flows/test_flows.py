@@ -61,7 +61,7 @@ def _points(box, dim, n, key):
     return lo + (hi - lo) * jax.random.uniform(key, (n, dim), minval=0.02, maxval=0.98)
 
 
-@pytest.mark.parametrize("name", tiered(FLOWS, ["krnet_2d_small", "realnvp_3d_free"]))
+@pytest.mark.parametrize("name", tiered(FLOWS, ["krnet_2d_small"]))
 def test_inverse_and_change_of_variables(name, x64):
     flow, box = _flow(name)
     x = _points(box, flow.dim, 64, jax.random.key(1))
@@ -92,6 +92,7 @@ def trained_like_krnet():
         return _perturbed(flow, 0.05, seed=4)
 
 
+@pytest.mark.slow
 def test_density_integrates_to_one(trained_like_krnet, x64):
     flow = trained_like_krnet
     # midpoint rule on the support (-1.01, 1.01)²; the logistic map sends the density to 0 at its edges
@@ -106,6 +107,7 @@ def test_density_integrates_to_one(trained_like_krnet, x64):
     assert float(jnp.std(inner) / jnp.mean(inner)) > 0.2  # far from the uniform density in the interior
 
 
+@pytest.mark.slow
 def test_samples_follow_the_density(trained_like_krnet, x64):
     flow = trained_like_krnet
     n, bins = 40_000, 8
@@ -127,6 +129,7 @@ def test_samples_follow_the_density(trained_like_krnet, x64):
     assert chi2 < bins * bins + 5 * math.sqrt(2 * bins * bins), chi2  # chi² with ~64 dof: mean 64, sd 11
 
 
+@pytest.mark.slow
 def test_quadratic_cdf_layer(x64):
     layer = QuadraticCDF(3, 32)
     x = jnp.array([-60.0, -3.0, 0.2])
@@ -158,6 +161,7 @@ def test_quadratic_cdf_layer(x64):
     assert float(jnp.std(ld[inside])) > 0.1
 
 
+@pytest.mark.slow
 def test_gradients_are_finite_in_the_tails(x64):
     # the CDF layer is the identity beyond ±bound; its masked branch must not poison the gradients
     layer = eqx.tree_at(lambda c: c.p, QuadraticCDF(1, 8), jnp.array([[3.0, 0, 0, -2, 0, 0, 3]]))
@@ -178,6 +182,7 @@ def test_gradients_are_finite_in_the_tails(x64):
     np.testing.assert_allclose(g_inv[0][jnp.array([0, 1, 5, 6])], 1.0)  # the identity's derivative in the tails
 
 
+@pytest.mark.slow
 def test_actnorm_initialisation_standardises(x64):
     x = 3.0 + 2.0 * jax.random.normal(jax.random.key(0), (500, 3))
     layer = ActNorm(3).initialize(x)
@@ -189,6 +194,7 @@ def test_actnorm_initialisation_standardises(x64):
     np.testing.assert_allclose(layer3.log_scale, layer.log_scale / 3, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_sample_in_box(x64):
     flow = _perturbed(KRnet(2, box=SQUARE, n_depth=2, width=8, n_bins=8, key=jax.random.key(0)), 0.3)
     log_prob = eqx.filter_jit(lambda f, x: jax.vmap(f.log_prob)(x))

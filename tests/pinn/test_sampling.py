@@ -75,6 +75,7 @@ def test_weighted_loss_is_the_weighted_mean(peak):
         problem.loss(model, {**batch, "weights": w[:10]})
 
 
+@pytest.mark.slow
 def test_rar_adds_the_points_of_largest_residual(peak):
     problem, model = peak
     rar = RAR(every=10, add=16, n_candidates=2000)
@@ -97,6 +98,7 @@ def test_rar_adds_the_points_of_largest_residual(peak):
     assert float(jnp.min(added)) > float(jnp.quantile(squared_residuals(problem, model, cand), 0.99))
 
 
+@pytest.mark.slow
 def test_rad_draws_where_the_residual_is(peak):
     problem, model = peak
     rad = RAD(every=5, k=2.0, c=0.0, n_candidates=20_000)  # ~360 candidates near the peak
@@ -142,6 +144,7 @@ def test_das_stages(peak):
     assert near > 0.15, near  # the flow's points (uniform: π 0.25² / 4 ≈ 0.05)
 
 
+@pytest.mark.slow
 def test_aas_moves_its_points_toward_the_peak(peak):
     problem, model = peak
     aas = AAS(_small_flow(problem), beta=1e-3, learning_rate=1e-2, resample_every=10)
