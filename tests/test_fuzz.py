@@ -334,6 +334,7 @@ _NONNEGATIVE = {
     ("navier_stokes_2d_vorticity", "viscosity"),
     ("kuramoto_sivashinsky", "hyperdiffusion"),
     ("fokker_planck", "sigma"),
+    ("drift_diffusion", "diffusivity"),
 }
 _POSITIVE = {("klein_gordon", "wave_speed"), ("darcy", "coefficient")}
 _SPECIAL = {
@@ -341,6 +342,7 @@ _SPECIAL = {
     ("klein_gordon", "power"),
     ("fokker_planck", "drift"),
     ("fokker_planck", "n_probes"),
+    ("drift_diffusion", "drift"),
 }
 _COEFFICIENTS = sorted(
     (name, f.name)
@@ -401,7 +403,8 @@ def test_equation_bad_special(which, data):
     elif which == "power":
         raises_named(lambda: EQUATIONS["klein_gordon"](power=data.draw(bad_int(1))), "power")
     elif which == "drift":
-        raises_named(lambda: EQUATIONS["fokker_planck"](drift=data.draw(not_numeric)), "drift")
+        name = data.draw(st.sampled_from(["fokker_planck", "drift_diffusion"]))
+        raises_named(lambda: EQUATIONS[name](drift=data.draw(not_numeric)), "drift")
     else:
         value = data.draw(bad_int(1).filter(lambda v: v is not None))
         raises_named(lambda: EQUATIONS["fokker_planck"](n_probes=value), "n_probes")
