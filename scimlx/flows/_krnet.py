@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from scimlx.core import Box
-from scimlx.core.validate import check_int, check_key, check_number
+from scimlx.core.validate import check_dtype, check_int, check_key, check_number
 
 from ._base import AbstractBijector, AbstractFlow, Chain
 from ._layers import ActNorm, AffineCoupling, Reverse
@@ -225,6 +225,7 @@ class KRnet(AbstractFlow):
         key: PRNGKeyArray,
     ):
         self.dim = dim = check_int("dim", dim)
+        dtype = None if dtype is None else check_dtype("dtype", dtype)
         n_step = check_int("n_step", n_step)
         n_depth = check_int("n_depth", n_depth)
         if n_depth % 2:
@@ -293,6 +294,7 @@ class RealNVP(AbstractFlow):
         key: PRNGKeyArray,
     ):
         self.dim = dim = check_int("dim", dim, low=2)
+        dtype = None if dtype is None else check_dtype("dtype", dtype)
         n_couplings = check_int("n_couplings", n_couplings)
         margin = check_number("margin", margin, low=0)
         keys = jax.random.split(check_key(key), n_couplings)

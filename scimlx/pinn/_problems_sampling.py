@@ -33,6 +33,33 @@ def _exponential_test_set(d, a, n, dtype_name):
     return pts, jnp.exp(-a * jnp.sum(pts**2, axis=1))
 
 
+def _square_params(preset: str, params: dict) -> dict:
+    """The parameters of the 2-D peak problems (DAS's sizes, or the quick ones), `a` checked."""
+    p = preset_params(
+        preset,
+        dict(a=1000.0, n_collocation=1_000, n_boundary=250, test_resolution=256),
+        dict(a=1000.0, n_collocation=500, n_boundary=64, test_resolution=128),
+        params,
+    )
+    p["a"] = check_number("a", p["a"], low=0)
+    check_squarable("a", p["a"], 4.0)
+    return p
+
+
+def _square_problem(name: str, equation, exact, p: dict, description: str) -> Problem:
+    """A problem on `[-1, 1]²` with Dirichlet data from `exact`, tested on a uniform grid."""
+    return Problem(
+        name,
+        equation,
+        Box((-1.0, -1.0), (1.0, 1.0)),
+        (Dirichlet(exact, n=check_int("n_boundary", p["n_boundary"])),),
+        exact=exact,
+        test_shape=check_int("test_resolution", p["test_resolution"], low=2),
+        n_collocation=p["n_collocation"],
+        description=description,
+    )
+
+
 def peak_2d(preset: str = "paper", **params) -> Problem:
     """`-Δu = s` on `[-1, 1]²` with `u = exp(-a|x - (½, ½)|²)`, `a = 1000`, Dirichlet data from `u` (the
     "peak" problem of DAS, its `probsetup=3`, and of AAS §5): the solution is a bump of width ~0.03 that
@@ -47,14 +74,8 @@ def peak_2d(preset: str = "paper", **params) -> Problem:
     - `a`: the peak's sharpness.
     - `n_collocation`, `n_boundary` (per face), `test_resolution`.
     """
-    p = preset_params(
-        preset,
-        dict(a=1000.0, n_collocation=1_000, n_boundary=250, test_resolution=256),
-        dict(a=1000.0, n_collocation=500, n_boundary=64, test_resolution=128),
-        params,
-    )
-    a = check_number("a", p["a"], low=0)
-    check_squarable("a", a, 4.0)
+    p = _square_params(preset, params)
+    a = p["a"]
     centre = jnp.array([0.5, 0.5])
 
     def exact(z):
@@ -64,15 +85,8 @@ def peak_2d(preset: str = "paper", **params) -> Problem:
         r2 = jnp.sum((z - centre.astype(z.dtype)) ** 2)
         return 4 * a * (1 - a * r2) * exact(z)
 
-    return Problem(
-        "peak_2d",
-        Poisson(source=source),
-        Box((-1.0, -1.0), (1.0, 1.0)),
-        (Dirichlet(exact, n=check_int("n_boundary", p["n_boundary"])),),
-        exact=exact,
-        test_shape=check_int("test_resolution", p["test_resolution"], low=2),
-        n_collocation=p["n_collocation"],
-        description=f"-Δu = s, u = exp(-{a:g}‖x - (½,½)‖²) on [-1,1]²",
+    return _square_problem(
+        "peak_2d", Poisson(source=source), exact, p, f"-Δu = s, u = exp(-{a:g}‖x - (½,½)‖²) on [-1,1]²"
     )
 
 
@@ -89,14 +103,8 @@ def two_peak_2d(preset: str = "paper", **params) -> Problem:
         `"quick"` (500 / 64 per face / 128²).
     - `a`, `n_collocation`, `n_boundary` (per face), `test_resolution`.
     """
-    p = preset_params(
-        preset,
-        dict(a=1000.0, n_collocation=1_000, n_boundary=250, test_resolution=256),
-        dict(a=1000.0, n_collocation=500, n_boundary=64, test_resolution=128),
-        params,
-    )
-    a = check_number("a", p["a"], low=0)
-    check_squarable("a", a, 4.0)
+    p = _square_params(preset, params)
+    a = p["a"]
     c1 = jnp.array([0.5, 0.5])
 
     def exact(z):
@@ -111,16 +119,9 @@ def two_peak_2d(preset: str = "paper", **params) -> Problem:
             total = total + (4 * a**2 * jnp.sum(dz**2) - 4 * a) * g - 4 * g + 4 * a * jnp.sum(z * dz) * g
         return total
 
-    return Problem(
-        "two_peak_2d",
-        DriftDiffusion(drift=lambda z: 2 * z, diffusivity=1.0, source=source),
-        Box((-1.0, -1.0), (1.0, 1.0)),
-        (Dirichlet(exact, n=check_int("n_boundary", p["n_boundary"])),),
-        exact=exact,
-        test_shape=check_int("test_resolution", p["test_resolution"], low=2),
-        n_collocation=p["n_collocation"],
-        description=f"Δu - ∇·(u∇‖x‖²) = s, two peaks exp(-{a:g}‖x ∓ (½,½)‖²) on [-1,1]²",
-    )
+    equation = DriftDiffusion(drift=lambda z: 2 * z, diffusivity=1.0, source=source)
+    description = f"Δu - ∇·(u∇‖x‖²) = s, two peaks exp(-{a:g}‖x ∓ (½,½)‖²) on [-1,1]²"
+    return _square_problem("two_peak_2d", equation, exact, p, description)
 
 
 def exponential_nd(preset: str = "paper", **params) -> Problem:

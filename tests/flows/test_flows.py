@@ -215,6 +215,8 @@ def test_sample_in_box(x64):
 
 def test_bad_input():
     key = jax.random.key(0)
+    with pytest.raises((TypeError, ValueError), match="dtype"):
+        KRnet(2, dtype="int32", key=key)
     with pytest.raises(ValueError, match="n_depth"):
         KRnet(2, n_depth=3, key=key)
     with pytest.raises(ValueError, match="n_step"):
