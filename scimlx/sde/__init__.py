@@ -12,6 +12,11 @@ from ._fbm import optimal_omega as optimal_omega
 from ._fbm import sample_fbm as sample_fbm
 from ._fbm import sample_markov_fbm as sample_markov_fbm
 from ._fbm import variance_factor as variance_factor
+from ._linear import augmented_system as augmented_system
+from ._linear import bridge_std as bridge_std
+from ._linear import exact_transition as exact_transition
+from ._linear import kalman_log_likelihood as kalman_log_likelihood
+from ._linear import path_covariance as path_covariance
 from ._model import ConstantDiffusion as ConstantDiffusion
 from ._model import FractionalSDE as FractionalSDE
 from ._model import LinearDrift as LinearDrift
