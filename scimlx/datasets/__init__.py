@@ -82,6 +82,10 @@ from ._formats import (
 from ._formats import (
     write_pdebench as write_pdebench,
 )
+from ._fractional import fbm_covariance as fbm_covariance
+from ._fractional import fbm_variance_factor as fbm_variance_factor
+from ._fractional import fractional_ou_paths as fractional_ou_paths
+from ._fractional import sample_fbm as sample_fbm
 from ._from_files import (
     load_file as load_file,
 )

@@ -1,15 +1,17 @@
 """Stochastic models: fractional Brownian motion and its Markov approximation, and variational inference for
 SDEs driven by it."""
 
+from scimlx.datasets._fractional import fbm_covariance as fbm_covariance
+from scimlx.datasets._fractional import fractional_ou_paths as fractional_ou_paths
+from scimlx.datasets._fractional import sample_fbm as sample_fbm
+
 from ._fbm import KINDS as KINDS
 from ._fbm import approximation_error as approximation_error
 from ._fbm import exp_gammaincc as exp_gammaincc
-from ._fbm import fbm_covariance as fbm_covariance
 from ._fbm import gamma_grid as gamma_grid
 from ._fbm import markov_fbm_covariance as markov_fbm_covariance
 from ._fbm import omega_system as omega_system
 from ._fbm import optimal_omega as optimal_omega
-from ._fbm import sample_fbm as sample_fbm
 from ._fbm import sample_markov_fbm as sample_markov_fbm
 from ._fbm import variance_factor as variance_factor
 from ._linear import augmented_system as augmented_system

@@ -26,22 +26,20 @@ import numbers
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.special
 from jax.scipy.special import gammainc, gammaincc, gammaln
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from scimlx.core.validate import check_choice, check_int, check_key, check_number
+from scimlx.datasets._fractional import psd_sqrt as _psd_sqrt
 
 __all__ = [
     "KINDS",
     "approximation_error",
     "exp_gammaincc",
-    "fbm_covariance",
     "gamma_grid",
     "markov_fbm_covariance",
     "omega_system",
     "optimal_omega",
-    "sample_fbm",
     "sample_markov_fbm",
     "variance_factor",
 ]
@@ -269,47 +267,6 @@ def _check_times(ts) -> np.ndarray:
     return arr
 
 
-def _riemann_liouville_cross(s: float, t: float, a: float) -> float:
-    """∫_0^min(s,t) (t-u)^(a-1) (s-u)^(a-1) du, by the hypergeometric closed form."""
-    s, t = min(s, t), max(s, t)
-    if s == 0.0:
-        return 0.0
-    d = t - s
-    if d == 0.0:
-        return s ** (2 * a - 1) / (2 * a - 1)
-    # ∫_0^s v^(a-1) (v+d)^(a-1) dv = d^(a-1) s^a / a · 2F1(1-a, a; a+1; -s/d)
-    return d ** (a - 1) * s**a / a * scipy.special.hyp2f1(1 - a, a, a + 1, -s / d)
-
-
-def fbm_covariance(ts: ArrayLike, hurst: float, kind: str = "I") -> np.ndarray:
-    """The exact covariance matrix `Cov(B_H(t_i), B_H(t_j))` of the fBM of type `kind`, in float64 NumPy.
-
-    Type I: `V_H (t^2H + s^2H - |t-s|^2H) / 2`. Type II: `(1/Γ(a)^2) ∫_0^min(s,t) (t-u)^(a-1) (s-u)^(a-1) du`
-    in closed form through the Gauss hypergeometric function (SciPy's). Not differentiable in `hurst` (it is
-    the reference the approximation is compared with, and the law the synthetic data are drawn from).
-
-    **Arguments:**
-
-    - `ts`: the times, non-negative.
-    - `hurst`: the Hurst index in (0, 1), a number.
-    - `kind`: `"I"` or `"II"`.
-    """
-    kind = check_kind(kind)
-    hurst = check_number("hurst", hurst, low=0.0, high=1.0, low_open=True, high_open=True)
-    ts = _check_times(ts)
-    if kind == "I":
-        v = float(variance_factor(hurst, "I"))
-        s, t = ts[:, None], ts[None, :]
-        return 0.5 * v * (s ** (2 * hurst) + t ** (2 * hurst) - np.abs(t - s) ** (2 * hurst))
-    a = hurst + 0.5
-    n = ts.size
-    out = np.empty((n, n))
-    for i in range(n):
-        for j in range(i, n):
-            out[i, j] = out[j, i] = _riemann_liouville_cross(ts[i], ts[j], a)
-    return out / scipy.special.gamma(a) ** 2
-
-
 def _ou_cross(ti, tj, g, kind):
     """Cov(Y_i(t), Y_j(s)) for the OU states driven by one Brownian motion (broadcast over t and s)."""
     gi, gj = g[:, None], g[None, :]
@@ -350,35 +307,6 @@ def markov_fbm_covariance(
 
 
 # ----------------------------------------------------------------------------- sampling
-
-
-def _psd_sqrt(cov):
-    """A square root `L` with `L Lᵀ = cov` of a symmetric positive semi-definite matrix (eigenvalues
-    clipped at zero: exact up to round-off also where the matrix is numerically singular)."""
-    w, v = jnp.linalg.eigh(cov)
-    return v * jnp.sqrt(jnp.clip(w, 0.0))
-
-
-def sample_fbm(
-    key: PRNGKeyArray, ts: ArrayLike, hurst: float, *, kind: str = "I", num_paths: int = 1
-) -> Float[Array, "num_paths n"]:  # noqa: F821
-    """Exact samples of fBM of type `kind` at the times `ts`, by a square root of the exact covariance
-    ([`fbm_covariance`][scimlx.sde.fbm_covariance]); cost `O(n^3)` once, then `O(n^2)` per path.
-
-    **Arguments:**
-
-    - `key`: a PRNG key.
-    - `ts`: the times, non-negative (`B_H(0) = 0`).
-    - `hurst`: the Hurst index in (0, 1).
-    - `kind`: `"I"` (variance `V_H t^2H`; divide by `sqrt(V_H)` for unit-variance fBM) or `"II"`.
-    - `num_paths`: the number of paths.
-    """
-    key = check_key(key)
-    num_paths = check_int("num_paths", num_paths)
-    cov = fbm_covariance(ts, hurst, kind)
-    root = jnp.asarray(_psd_sqrt(jnp.asarray(cov)))
-    z = jax.random.normal(key, (num_paths, root.shape[0]), dtype=root.dtype)
-    return z @ root.T
 
 
 def sample_markov_fbm(
