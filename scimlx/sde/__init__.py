@@ -17,6 +17,7 @@ from ._fbm import variance_factor as variance_factor
 from ._linear import augmented_system as augmented_system
 from ._linear import bridge_std as bridge_std
 from ._linear import exact_transition as exact_transition
+from ._linear import fit_linear_model as fit_linear_model
 from ._linear import kalman_log_likelihood as kalman_log_likelihood
 from ._linear import path_covariance as path_covariance
 from ._model import ConstantDiffusion as ConstantDiffusion
@@ -24,3 +25,7 @@ from ._model import FractionalSDE as FractionalSDE
 from ._model import LinearDrift as LinearDrift
 from ._model import MLPControl as MLPControl
 from ._model import SDESolution as SDESolution
+from ._training import Lookahead as Lookahead
+from ._training import SDEConfig as SDEConfig
+from ._training import elbo as elbo
+from ._training import train_sde as train_sde
