@@ -19,6 +19,7 @@ _SUITES: dict[str, str] = {
     "operators": "scimlx.bench._operators:SUITE",
     "pinn": "scimlx.bench._pinn:SUITE",
     "solvers": "scimlx.bench._solvers:SUITE",
+    "sde": "scimlx.bench._sde:SUITE",
 }
 
 
