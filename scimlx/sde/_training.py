@@ -96,6 +96,8 @@ class Lookahead(eqx.Module):
 
 
 def _check_observations(model, obs_times, observations):
+    if not isinstance(model, FractionalSDE):
+        raise TypeError(f"`model` must be a scimlx.sde.FractionalSDE, got {type(model).__name__}")
     times = np.asarray(obs_times, dtype=float)
     if times.ndim != 1 or times.size < 1 or np.any(times <= 0) or np.any(np.diff(times) <= 0):
         raise ValueError("`obs_times` must be increasing positive times (the path starts at 0)")
@@ -111,8 +113,6 @@ def _check_observations(model, obs_times, observations):
 
 
 def _check_setup(model, config, times):
-    if not isinstance(model, FractionalSDE):
-        raise TypeError(f"`model` must be a scimlx.sde.FractionalSDE, got {type(model).__name__}")
     if not isinstance(config, SDEConfig):
         raise TypeError(f"`config` must be an SDEConfig, got {type(config).__name__}")
     steps = times / config.dt
