@@ -14,36 +14,23 @@ from scimlx import sde
 from scimlx.train import RunOptions
 
 
-def _bridge_model(width=16, seed=0, hurst=0.7):
-    control = sde.MLPControl(1, 3, width=width, key=jax.random.key(seed))
-    return sde.FractionalSDE(
-        sde.LinearDrift(0.0), sde.ConstantDiffusion(1.0), control, dim=1, hurst=hurst,
-        num_states=3, gamma_max=5.0, horizon=2.0,
-    )  # fmt: skip
-
-
-CONFIG = sde.SDEConfig(dt=0.05, solver="euler", samples=16, steps=1500, learning_rate=3e-3)
-
-
 @pytest.mark.slow
-def test_bridge_posterior_approaches_the_exact_band():
-    model = _bridge_model(width=32)
-    res = sde.train_sde(model, [2.0], [[0.0]], key=jax.random.key(1), config=CONFIG,
-                        run=RunOptions(progress=False))  # fmt: skip
-    ts = np.linspace(0.0, 2.0, 41)
+def test_readme_bridge_posterior_approaches_the_exact_band():
+    """The README's bridge: after training, the sampled posterior band is the exact conditioned one."""
+    from tests.readme import run_readme_block
 
-    def band(m, prior):
-        paths = jax.vmap(lambda k: m.solve(ts, jnp.zeros(1), key=k, dt=0.05, prior=prior).xs[:, 0])(
-            jax.random.split(jax.random.key(2), 2000)
-        )
-        return np.std(np.asarray(paths), axis=0)
-
-    prior, post = band(res.model, True), band(res.model, False)
-    exact = np.asarray(sde.bridge_std(40, 0.05, 0.0, 1.0, model.omega, model.gammas.value, obs_sigma=0.1))
+    ns = run_readme_block(9, "train_sde(")
+    res, exact, paths = ns["res"], np.asarray(ns["exact"]), ns["paths"]
+    post = np.std(np.asarray(paths), axis=0)
+    prior = jax.vmap(lambda k: res.model.solve(ns["ts"], jnp.zeros(1), key=k, dt=0.05, prior=True).xs[-1, 0])(
+        jax.random.split(jax.random.key(3), 2000)
+    )
     assert np.mean(res.history["loss"][-50:]) < 0.2 * np.mean(res.history["loss"][:10])
-    assert post[-1] < 0.3 * prior[-1]  # pinned at the end
+    assert post[-1] < 0.3 * float(np.std(np.asarray(prior)))  # pinned at the end
     assert abs(post[20] - exact[20]) < 0.1 * exact[20]  # the band in the middle
     assert np.max(np.abs(post - exact)) < 0.2 * np.max(exact)
+    omega = ns["optimal_omega"](0.7, ns["gamma_grid"](5, 20.0), 1.0, "I")  # the README's printed weights
+    np.testing.assert_allclose(omega, [2.262, -1.421, 0.020, -0.311, -0.177], atol=1e-3)
 
 
 @pytest.mark.slow
