@@ -19,6 +19,7 @@ PINNED = {
 }
 
 
+@pytest.mark.slow
 def test_pinned_weights_and_brownian_identities(x64):
     g = sde.gamma_grid(5, 20.0)
     np.testing.assert_allclose(g, [0.05, 0.2236068, 1.0, 4.472136, 20.0], rtol=1e-6)
