@@ -103,14 +103,18 @@ class MLPControl(eqx.Module):
     - `context_dim`: the size of the context; 0 (default) for none. With a context, the solver's `args` must
         be a Diffrax path (e.g. `diffrax.LinearInterpolation`) evaluated at `t`.
     - `width`, `depth`: the hidden layers; default 1000 and 2.
+    - `linear`: add a linear map of the same inputs, also zero-initialised (ours, not the paper's: the optimal
+        control of a linear-Gaussian model is linear in the state and the observations ahead, which a `tanh`
+        MLP reaches only slowly when the gains are large, as for rough noise); default `False`.
     - `key`: a PRNG key (keyword-only).
     """
 
     mlp: eqx.nn.MLP
+    linear: eqx.nn.Linear | None
     context_dim: int = eqx.field(static=True)
 
     def __init__(self, dim: int, num_states: int, *, context_dim: int = 0, width: int = 1000, depth: int = 2,
-                 key: PRNGKeyArray):  # fmt: skip
+                 linear: bool = False, key: PRNGKeyArray):  # fmt: skip
         dim = check_int("dim", dim)
         num_states = check_int("num_states", num_states)
         context_dim = check_int("context_dim", context_dim, low=0)
@@ -123,6 +127,14 @@ class MLPControl(eqx.Module):
         )
         self.mlp = eqx.tree_at(lambda m: m.layers[-1], mlp, last)
         self.context_dim = context_dim
+        if not isinstance(linear, bool):
+            raise TypeError(f"`linear` must be a bool, got {linear!r}")
+        self.linear = None
+        if linear:
+            lin = eqx.nn.Linear(mlp.in_size, dim, key=key)
+            self.linear = eqx.tree_at(
+                lambda m: (m.weight, m.bias), lin, (jnp.zeros_like(lin.weight), jnp.zeros_like(lin.bias))
+            )
 
     def __call__(self, t, x, y, args):
         parts = [jnp.stack([jnp.sin(t), jnp.cos(t)]).astype(x.dtype), x, y.ravel()]
@@ -130,7 +142,8 @@ class MLPControl(eqx.Module):
             if args is None:
                 raise ValueError("this control takes a context: pass `args=` a path evaluated at `t`")
             parts.append(jnp.asarray(args.evaluate(t), x.dtype).reshape(-1))
-        return self.mlp(jnp.concatenate(parts))
+        z = jnp.concatenate(parts)
+        return self.mlp(z) if self.linear is None else self.mlp(z) + self.linear(z)
 
 
 class SDESolution(eqx.Module):
