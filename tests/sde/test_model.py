@@ -90,23 +90,29 @@ def test_path_kl_against_girsanov(x64):
 
 
 @pytest.mark.slow
-def test_prior_covariance_is_that_of_the_euler_scheme(x64):
-    """The solver's prior paths have the covariance of the Euler recursion of the augmented linear system
-    (computed exactly), which converges to the exact law as dt -> 0."""
+@pytest.mark.parametrize("solver", ["euler", "heun"])
+def test_prior_covariance_is_that_of_the_scheme(x64, solver):
+    """The solver's prior paths have the covariance of the scheme's recursion for the augmented linear system
+    (computed exactly: Euler `z + F z dt + G dW`; Heun, for this additive noise,
+    `z + F z dt + F^2 z dt^2 / 2 + (I + F dt / 2) G dW`), close to the exact law at this step."""
     dt, n, paths = 0.05, 20, 8000
     model = sde.FractionalSDE(
         sde.LinearDrift(0.5), sde.ConstantDiffusion(1.2), None, dim=1, hurst=0.7, kind="II",
         num_states=3, gamma_max=4.0, horizon=1.0,
     )  # fmt: skip
     ts = jnp.linspace(0.0, 1.0, n + 1)
-    sols = jax.jit(jax.vmap(lambda k: model.solve(ts, jnp.zeros(1), key=k, dt=dt)))(
+    sols = jax.jit(jax.vmap(lambda k: model.solve(ts, jnp.zeros(1), key=k, dt=dt, solver=solver)))(
         jax.random.split(jax.random.key(0), paths)
     )
     f, gvec = sde.augmented_system(0.5, 1.2, model.omega, model.gammas.value)
-    mat = np.eye(4) + dt * np.asarray(f)
+    f, gvec = np.asarray(f), np.asarray(gvec)
+    if solver == "euler":
+        mat, noise = np.eye(4) + dt * f, gvec
+    else:
+        mat, noise = np.eye(4) + dt * f + 0.5 * dt**2 * f @ f, (np.eye(4) + 0.5 * dt * f) @ gvec
     p = np.zeros((4, 4))
     for _ in range(n):
-        p = mat @ p @ mat.T + dt * np.outer(gvec, gvec)
+        p = mat @ p @ mat.T + dt * np.outer(noise, noise)
     z = np.concatenate([np.asarray(sols.xs[:, -1]), np.asarray(sols.ys[:, -1, :, 0])], axis=1)
     emp = np.cov(z.T)
     se = np.sqrt((p**2 + np.outer(np.diag(p), np.diag(p))) / paths)

@@ -35,8 +35,8 @@ def test_readme_bridge_posterior_approaches_the_exact_band():
 
 @pytest.mark.slow
 def test_resume_is_bit_identical(tmp_path):
-    config = sde.SDEConfig(dt=0.05, solver="heun", samples=4, steps=12)
-    obs = jnp.array([[0.3, -0.2], [0.1, 0.4], [0.0, 0.2]])
+    config = sde.SDEConfig(dt=0.05, solver="euler", samples=2, steps=12)
+    obs = jnp.array([[0.3, -0.2], [0.1, 0.4], [0.0, 0.2], [-0.1, 0.1]])  # two full batches: one compilation
     model = sde.FractionalSDE(
         sde.LinearDrift(0.5, learn=True), sde.ConstantDiffusion(1.0, learn=True),
         sde.MLPControl(1, 3, context_dim=2, width=8, key=jax.random.key(0)),
