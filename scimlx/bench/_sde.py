@@ -14,7 +14,7 @@
   `θ = 1`), observed at 20 (quick) or 40 times on `[0, 1]` with noise 0.05: the index learned with the ELBO
   (learned `H` and `σ`, and `θ` for fOU; an amortised control that sees the next two observations) and the
   exact maximum-likelihood index of the same linear Markov model (Kalman filter), several seeds (`--quick`:
-  fBM only, `K = 5`, and `K = 10` at H = 0.3 and 0.7; float64 at `K = 10`). These protocol settings are ours:
+  fBM at `K = 5`, and at H = 0.3 and 0.7 also fBM at `K = 10` and fOU at `K = 5`; float64 at `K = 10`). These protocol settings are ours:
   the paper's were not retrieved.
 - `elbo/H=<h>`: the ELBO of the fractional model (learned `H`) against the Brownian-noise model on the same
   long-memory (H = 0.8) or rough (H = 0.2) fBM paths, same control and steps; the fractional one should win.
@@ -40,7 +40,7 @@ QUICK = {
     "bridge": {"cases": ((0.3, 0.0), (0.7, 0.0)), "width": 64, "steps": 2000, "solver": "euler"},
     "hurst": {"hursts": (0.2, 0.3, 0.5, 0.7, 0.8), "data": ("fbm",), "ks": (5,), "seeds": 2,
               "num_paths": 128, "n_obs": 20, "steps": 2000, "width": 64,
-              "extra": (("fbm", 0.3, 10), ("fbm", 0.7, 10))},
+              "extra": (("fbm", 0.3, 10), ("fbm", 0.7, 10), ("fou", 0.3, 5), ("fou", 0.7, 5))},
     "elbo": {"hursts": (0.2, 0.8), "num_paths": 128, "n_obs": 20, "steps": 2000, "width": 64},
 }  # fmt: skip
 OBS_SIGMA = 0.05  # the Hurst cases' observation noise
