@@ -14,8 +14,8 @@
   `θ = 1`), observed at 20 (quick) or 40 times on `[0, 1]` with noise 0.05: the index learned with the ELBO
   (learned `H` and `σ`, and `θ` for fOU; an amortised control that sees the next two observations) and the
   exact maximum-likelihood index of the same linear Markov model (Kalman filter), several seeds (`--quick`:
-  fBM at `K = 5`, and at H = 0.3 and 0.7 also fBM at `K = 10` and fOU at `K = 5`; float64 at `K = 10`). These protocol settings are ours:
-  the paper's were not retrieved.
+  fBM at `K = 5`, and at H = 0.3 and 0.7 also fBM at `K = 10` and fOU at `K = 5`; float64 at `K = 10`).
+  These protocol settings are ours: the paper's were not retrieved.
 - `elbo/H=<h>`: the ELBO of the fractional model (learned `H`) against the Brownian-noise model on the same
   long-memory (H = 0.8) or rough (H = 0.2) fBM paths, same control and steps; the fractional one should win.
 """
