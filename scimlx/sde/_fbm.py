@@ -30,6 +30,7 @@ from jax.scipy.special import gammainc, gammaincc, gammaln
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from scimlx.core.validate import check_choice, check_int, check_key, check_number
+from scimlx.datasets._fractional import _check_times
 from scimlx.datasets._fractional import psd_sqrt as _psd_sqrt
 
 __all__ = [
@@ -256,15 +257,6 @@ def approximation_error(
 
 
 # ----------------------------------------------------------------------------- covariances
-
-
-def _check_times(ts) -> np.ndarray:
-    arr = np.asarray(ts, dtype=float)
-    if arr.ndim != 1 or arr.size < 1:
-        raise ValueError(f"`ts` must be a 1-D array of times, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError("`ts` must be finite and non-negative")
-    return arr
 
 
 def _ou_cross(ti, tj, g, kind):
