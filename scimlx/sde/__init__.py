@@ -5,6 +5,16 @@ from scimlx.datasets._fractional import fbm_covariance as fbm_covariance
 from scimlx.datasets._fractional import fractional_ou_paths as fractional_ou_paths
 from scimlx.datasets._fractional import sample_fbm as sample_fbm
 
+from ._diffusion import OU as OU
+from ._diffusion import VE as VE
+from ._diffusion import VP as VP
+from ._diffusion import AbstractBetaSDE as AbstractBetaSDE
+from ._diffusion import AbstractForwardSDE as AbstractForwardSDE
+from ._diffusion import SubVP as SubVP
+from ._diffusion import dsm_loss as dsm_loss
+from ._diffusion import ode_log_likelihood as ode_log_likelihood
+from ._diffusion import sample_probability_flow as sample_probability_flow
+from ._diffusion import sample_reverse_sde as sample_reverse_sde
 from ._fbm import KINDS as KINDS
 from ._fbm import approximation_error as approximation_error
 from ._fbm import exp_gammaincc as exp_gammaincc
