@@ -173,3 +173,5 @@ from ._recipe import (
 from ._recipe import (
     recipe_names as recipe_names,
 )
+from ._toy2d import TOY_2D as TOY_2D
+from ._toy2d import sample_toy_2d as sample_toy_2d

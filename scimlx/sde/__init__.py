@@ -24,6 +24,12 @@ from ._fbm import omega_system as omega_system
 from ._fbm import optimal_omega as optimal_omega
 from ._fbm import sample_markov_fbm as sample_markov_fbm
 from ._fbm import variance_factor as variance_factor
+from ._gap import GapConfig as GapConfig
+from ._gap import PotentialNet as PotentialNet
+from ._gap import fokker_planck_loss as fokker_planck_loss
+from ._gap import histogram_2d as histogram_2d
+from ._gap import train_potential as train_potential
+from ._gap import w2_squared as w2_squared
 from ._linear import augmented_system as augmented_system
 from ._linear import bridge_std as bridge_std
 from ._linear import exact_transition as exact_transition
