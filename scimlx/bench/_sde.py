@@ -1,5 +1,5 @@
 """Suite `sde`: variational inference for SDEs driven by Markov-approximate fractional Brownian motion
-(Daems et al., ICLR 2024).
+(Daems et al., ICLR 2024), and the ODE-SDE gap of score-based diffusion.
 
 - `approximation/<kind>`: the relative time-integrated squared error of the optimal weights against `K`
   and `γ_max`, for the Hurst indices 0.1-0.9 (closed form, float64).
@@ -16,6 +16,13 @@
   exact maximum-likelihood index of the same linear Markov model (Kalman filter), several seeds (`--quick`:
   fBM at `K = 5`, and at H = 0.3 and 0.7 also fBM at `K = 10` and fOU at `K = 5`; float64 at `K = 10`).
   These protocol settings are ours: the paper's were not retrieved.
+- `gap/<data>/wR=<w>`: closing the ODE-SDE gap through the Fokker-Planck equation (Deveney et al.): the
+  paper's potential network on its toy data (blob, circles2, checker) with the OU forward process, trained by
+  DSM plus `w_R` times the log-density Fokker-Planck residual for `w_R` in {0, 0.1, 1, 10}; W2^2 (exact OT,
+  POT) between histograms of reverse-SDE samples, probability-flow samples and data, and between two data
+  draws (the sampling floor). Paper preset: its settings (200,000 DSM and 50,000 residual points per step,
+  100,000 steps, 3 million samples, 64 x 64 bins); `--quick`: 2,000 and 1,000 points, 3,000 steps, 50,000
+  samples, 32 x 32 bins.
 - `elbo/H=<h>`: the ELBO of the fractional model (learned `H`) against the Brownian-noise model on the same
   long-memory (H = 0.8) or rough (H = 0.2) fBM paths, same control and steps; the fractional one should win.
 """
@@ -42,6 +49,13 @@ QUICK = {
               "num_paths": 128, "n_obs": 20, "steps": 2000, "width": 64,
               "extra": (("fbm", 0.3, 10), ("fbm", 0.7, 10), ("fou", 0.3, 5), ("fou", 0.7, 5))},
     "elbo": {"hursts": (0.2, 0.8), "num_paths": 128, "n_obs": 20, "steps": 2000, "width": 64},
+}  # fmt: skip
+GAP = {
+    True: {"data": ("blob", "circles2", "checker"), "weights": (0.0, 0.1, 1.0, 10.0), "num_denoise": 2000,
+           "num_collocation": 1000, "steps": 3000, "boundaries": (750, 2700), "samples": 50_000, "bins": 32},
+    False: {"data": ("blob", "circles2", "checker"), "weights": (0.0, 0.1, 1.0, 10.0), "num_denoise": 200_000,
+            "num_collocation": 50_000, "steps": 100_000, "boundaries": (25_000, 90_000), "samples": 3_000_000,
+            "bins": 64},
 }  # fmt: skip
 OBS_SIGMA = 0.05  # the Hurst cases' observation noise
 LOOKAHEAD = 2
@@ -249,6 +263,55 @@ def elbo_case(ctx: RunContext, hurst: float) -> dict[str, Any]:
     return out
 
 
+def gap_case(ctx: RunContext, data: str, weight: float) -> dict[str, Any]:
+    """Train the potential with `w_R = weight`, sample by the reverse SDE and the probability-flow ODE, and
+    measure W2^2 between their histograms and the data's."""
+    import jax
+
+    from scimlx.datasets import sample_toy_2d
+    from scimlx.sde import (
+        OU,
+        GapConfig,
+        PotentialNet,
+        gap_time_grid,
+        histogram_2d,
+        sample_probability_flow,
+        sample_reverse_sde,
+        train_potential,
+        w2_squared,
+    )  # fmt: skip
+    from scimlx.train import RunOptions
+
+    s = GAP[ctx.quick]
+    sde = OU()
+    k_model, k_train, k_sde, k_ode, k_truth, k_floor = jax.random.split(jax.random.key(ctx.seed), 6)
+    config = GapConfig(fp_weight=weight, num_denoise=s["num_denoise"], num_collocation=s["num_collocation"],
+                       steps=s["steps"], boundaries=s["boundaries"])  # fmt: skip
+    t0 = time.perf_counter()
+    res = train_potential(PotentialNet(2, key=k_model), lambda k, n: sample_toy_2d(data, k, n), sde,
+                          key=k_train, config=config, run=RunOptions(progress=ctx.progress))  # fmt: skip
+    seconds = time.perf_counter() - t0
+    grid, n = gap_time_grid(sde.horizon), s["samples"]
+    x_sde = jax.jit(lambda k: sample_reverse_sde(res.model.score, sde, key=k, num_samples=n, dim=2, ts=grid,
+                                                 final_denoise=True))(k_sde)  # fmt: skip
+    x_ode = jax.jit(lambda k: sample_probability_flow(res.model.score, sde, key=k, num_samples=n, dim=2,
+                                                      ts=grid))(k_ode)  # fmt: skip
+    hist = {name: histogram_2d(x, bins=s["bins"]) for name, x in
+            (("sde", x_sde), ("ode", x_ode), ("truth", sample_toy_2d(data, k_truth, n)),
+             ("floor", sample_toy_2d(data, k_floor, n)))}  # fmt: skip
+    out = {
+        "w2sq_ode_truth": w2_squared(hist["ode"], hist["truth"]),
+        "w2sq_sde_truth": w2_squared(hist["sde"], hist["truth"]),
+        "w2sq_ode_sde": w2_squared(hist["ode"], hist["sde"]),
+        "w2sq_truth_truth": w2_squared(hist["floor"], hist["truth"]),
+        "dsm_final": float(sum(res.history["aux"]["dsm"][-100:]) / 100),
+        "seconds_train": seconds,
+    }
+    if weight > 0:
+        out["fp_residual_final"] = float(sum(res.history["aux"]["fp_residual"][-100:]) / 100)
+    return out
+
+
 def _cases(quick: bool) -> list[Case]:
     s = QUICK if quick else PAPER
     cases = [
@@ -269,11 +332,17 @@ def _cases(quick: bool) -> list[Case]:
         for d, h, k in hs.get("extra", ())
     ]
     cases += [Case(f"elbo/H={h}", lambda ctx, h=h: elbo_case(ctx, h)) for h in s["elbo"]["hursts"]]
+    g = GAP[quick]
+    cases += [
+        Case(f"gap/{d}/wR={w:g}", lambda ctx, d=d, w=w: gap_case(ctx, d, w))
+        for d in g["data"]
+        for w in g["weights"]
+    ]
     return cases
 
 
 SUITE = Suite(
     name="sde",
-    description="Fractional SDEs: Markov-approximate fBM, the bridge posterior, Hurst recovery, ELBO vs BM",
+    description="Fractional SDEs (fBM approximation, bridge, Hurst, ELBO vs BM); the ODE-SDE gap of diffusion",
     cases=_cases,
 )

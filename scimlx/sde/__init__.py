@@ -27,6 +27,7 @@ from ._fbm import variance_factor as variance_factor
 from ._gap import GapConfig as GapConfig
 from ._gap import PotentialNet as PotentialNet
 from ._gap import fokker_planck_loss as fokker_planck_loss
+from ._gap import gap_time_grid as gap_time_grid
 from ._gap import histogram_2d as histogram_2d
 from ._gap import train_potential as train_potential
 from ._gap import w2_squared as w2_squared

@@ -23,7 +23,15 @@ from scimlx.train import FitResult, Recipe, RunOptions, fit
 
 from ._diffusion import AbstractForwardSDE, _check_sde, dsm_loss
 
-__all__ = ["GapConfig", "PotentialNet", "fokker_planck_loss", "histogram_2d", "train_potential", "w2_squared"]
+__all__ = [
+    "GapConfig",
+    "PotentialNet",
+    "fokker_planck_loss",
+    "gap_time_grid",
+    "histogram_2d",
+    "train_potential",
+    "w2_squared",
+]
 
 
 def _softplus(beta: float) -> Callable[[Array], Array]:
@@ -239,3 +247,14 @@ def w2_squared(hist_a: ArrayLike, hist_b: ArrayLike, *, half_width: float = 4.0)
     cost = ot.dist(grid[ia], grid[ib], metric="sqeuclidean")
     wa, wb = a.ravel()[ia], b.ravel()[ib]
     return float(ot.emd2(wa / wa.sum(), wb / wb.sum(), cost, numItermax=10_000_000))
+
+
+def gap_time_grid(horizon: float = 10.0, steps: int = 800) -> Float[Array, " m"]:  # noqa: F821
+    """The sampling grid of the ODE-SDE-gap code: from `T` down, `steps - 10` steps of `T/steps`, then the
+    remaining `10 T/steps` in 100 steps ten times finer, ending at 0 (891 times for the default 800)."""
+    steps = check_int("steps", steps, low=11)
+    horizon = check_number("horizon", horizon, low=0.0, low_open=True)
+    dt = horizon / steps
+    coarse = jnp.linspace(horizon, 10 * dt, steps - 9)
+    fine = jnp.linspace(10 * dt, 0.0, 101)
+    return jnp.concatenate([coarse, fine[1:]])
