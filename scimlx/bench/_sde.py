@@ -343,6 +343,6 @@ def _cases(quick: bool) -> list[Case]:
 
 SUITE = Suite(
     name="sde",
-    description="Fractional SDEs (fBM approximation, bridge, Hurst, ELBO vs BM); the ODE-SDE gap of diffusion",
+    description="Fractional SDEs (fBM approximation, bridge, Hurst, ELBO vs BM); the ODE-SDE gap",
     cases=_cases,
 )
