@@ -55,6 +55,10 @@ class AbstractForwardSDE(eqx.Module):
     horizon: AbstractVar[float]
     eps: AbstractVar[float]
 
+    def __check_init__(self):
+        check_number("horizon", self.horizon, low=0.0, low_open=True)
+        check_number("eps", self.eps, low=0.0, high=self.horizon, low_open=True, high_open=True)
+
     @abc.abstractmethod
     def f(self, t: ArrayLike) -> Array:
         """The drift coefficient: the drift is `f(t) x`."""
@@ -92,7 +96,6 @@ class AbstractBetaSDE(AbstractForwardSDE):
     def __check_init__(self):
         check_number("beta_min", self.beta_min, low=0.0, low_open=True)
         check_number("beta_max", self.beta_max, low=self.beta_min)
-        check_number("eps", self.eps, low=0.0, high=self.horizon, low_open=True, high_open=True)
 
     def _beta(self, t):
         return self.beta_min + t * (self.beta_max - self.beta_min)
@@ -167,7 +170,6 @@ class VE(AbstractForwardSDE):
     def __check_init__(self):
         check_number("sigma_min", self.sigma_min, low=0.0, low_open=True)
         check_number("sigma_max", self.sigma_max, low=self.sigma_min, low_open=True)
-        check_number("eps", self.eps, low=0.0, high=self.horizon, low_open=True, high_open=True)
 
     def _sigma(self, t):
         return self.sigma_min * (self.sigma_max / self.sigma_min) ** t
@@ -208,8 +210,6 @@ class OU(AbstractForwardSDE):
     def __check_init__(self):
         check_number("theta", self.theta, low=0.0, low_open=True)
         check_number("sigma", self.sigma, low=0.0, low_open=True)
-        check_number("horizon", self.horizon, low=0.0, low_open=True)
-        check_number("eps", self.eps, low=0.0, high=self.horizon, low_open=True, high_open=True)
 
     def f(self, t):
         return jnp.full_like(jnp.asarray(t, float), -self.theta)
