@@ -26,6 +26,7 @@ from ._fbm import sample_markov_fbm as sample_markov_fbm
 from ._fbm import variance_factor as variance_factor
 from ._gap import GapConfig as GapConfig
 from ._gap import PotentialNet as PotentialNet
+from ._gap import ScoreNet as ScoreNet
 from ._gap import fokker_planck_loss as fokker_planck_loss
 from ._gap import gap_time_grid as gap_time_grid
 from ._gap import histogram_2d as histogram_2d

@@ -26,6 +26,7 @@ from ._diffusion import AbstractForwardSDE, _check_sde, dsm_loss
 __all__ = [
     "GapConfig",
     "PotentialNet",
+    "ScoreNet",
     "fokker_planck_loss",
     "gap_time_grid",
     "histogram_2d",
@@ -67,6 +68,33 @@ class PotentialNet(eqx.Module):
     def score(self, t: ArrayLike, x: Float[Array, " d"]) -> Float[Array, " d"]:
         """`∇_x u(t, x)`."""
         return jax.grad(lambda y: self(t, y))(x)
+
+
+class ScoreNet(eqx.Module):
+    """A plain score network `s(t, x) ≈ ∇ log p_t(x)`: an MLP of `(t, x)` with `d` outputs (not
+    conservative; no log-density, so no Fokker-Planck residual), the baseline beside
+    [`PotentialNet`][scimlx.sde.PotentialNet].
+
+    **Arguments:**
+
+    - `dim`: the data dimension.
+    - `width`, `depth`: default 80 and 3.
+    - `beta`: the softplus sharpness; default 100.
+    - `key`: a PRNG key.
+    """
+
+    mlp: eqx.nn.MLP
+    dim: int = eqx.field(static=True)
+
+    def __init__(self, dim: int, *, width: int = 80, depth: int = 3, beta: float = 100.0, key: PRNGKeyArray):
+        self.dim = check_int("dim", dim)
+        width, depth = check_int("width", width), check_int("depth", depth)
+        beta = check_number("beta", beta, low=0.0, low_open=True)
+        self.mlp = eqx.nn.MLP(dim + 1, dim, width, depth, _softplus(beta), key=check_key(key))
+
+    def score(self, t: ArrayLike, x: Float[Array, " d"]) -> Float[Array, " d"]:
+        """`s(t, x)`."""
+        return self.mlp(jnp.concatenate([jnp.reshape(t, (1,)).astype(x.dtype), x]))
 
 
 def fokker_planck_loss(
@@ -169,7 +197,8 @@ def train_potential(
 
     **Arguments:**
 
-    - `model`: a [`PotentialNet`][scimlx.sde.PotentialNet].
+    - `model`: a [`PotentialNet`][scimlx.sde.PotentialNet], or a [`ScoreNet`][scimlx.sde.ScoreNet] for DSM
+        alone (`fp_weight = 0`).
     - `sample_data`: `sample_data(key, n) -> (n, d)`, e.g. `partial(scimlx.datasets.sample_toy_2d, "checker")`
         with the key and count as the last arguments.
     - `sde`: the forward SDE (the paper's is `OU()`).
@@ -179,13 +208,17 @@ def train_potential(
 
     **Returns:** the [`scimlx.train.FitResult`][]; the history logs the DSM and residual terms.
     """
-    if not isinstance(model, PotentialNet):
-        raise TypeError(f"`model` must be a PotentialNet, got {type(model).__name__}")
+    if not isinstance(model, PotentialNet | ScoreNet):
+        raise TypeError(f"`model` must be a PotentialNet or a ScoreNet, got {type(model).__name__}")
     check_callable("sample_data", sample_data)
     sde = _check_sde(sde)
     key = check_key(key)
     if not isinstance(config, GapConfig):
         raise TypeError(f"`config` must be a GapConfig, got {type(config).__name__}")
+    if isinstance(model, ScoreNet) and config.fp_weight > 0:
+        raise ValueError(
+            "`fp_weight` > 0 needs a PotentialNet: a ScoreNet has no log-density to take a residual of"
+        )
     run = run.with_defaults(steps=config.steps)
 
     def loss_fn(m, batch, *, key):
