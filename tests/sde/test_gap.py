@@ -110,7 +110,8 @@ def test_score_net_learns_a_gaussian_score():
     config = sde.GapConfig(num_denoise=1024, steps=600, boundaries=(400, 550))
     data = lambda k, n: 0.6 * jax.random.normal(k, (n, 2))  # noqa: E731
     net = sde.ScoreNet(2, width=32, key=jax.random.key(0))
-    res = sde.train_potential(net, data, s, key=jax.random.key(1), config=config, run=RunOptions(progress=False))
+    run = RunOptions(progress=False)
+    res = sde.train_potential(net, data, s, key=jax.random.key(1), config=config, run=run)
 
     def exact(t, x):
         m, sd = s.marginal(t)
