@@ -39,6 +39,18 @@ def _softplus(beta: float) -> Callable[[Array], Array]:
     return lambda z: jax.nn.softplus(beta * z) / beta
 
 
+def _time_mlp(dim, out, width, depth, beta, key) -> eqx.nn.MLP:
+    """The MLP of `(t, x)` both networks use, its arguments checked."""
+    dim = check_int("dim", dim)
+    width, depth = check_int("width", width), check_int("depth", depth)
+    beta = check_number("beta", beta, low=0.0, low_open=True)
+    return eqx.nn.MLP(dim + 1, dim if out is None else out, width, depth, _softplus(beta), key=check_key(key))
+
+
+def _with_time(t, x):
+    return jnp.concatenate([jnp.reshape(t, (1,)).astype(x.dtype), x])
+
+
 class PotentialNet(eqx.Module):
     """A scalar potential `u(t, x) ≈ log p_t(x)`, its score `∇_x u` (conservative by construction): the
     paper's MLP of `(t, x)`, three hidden layers of 80 units with `softplus(β z)/β`, `β = 100` (smooth second
@@ -56,14 +68,12 @@ class PotentialNet(eqx.Module):
     dim: int = eqx.field(static=True)
 
     def __init__(self, dim: int, *, width: int = 80, depth: int = 3, beta: float = 100.0, key: PRNGKeyArray):
-        self.dim = check_int("dim", dim)
-        width, depth = check_int("width", width), check_int("depth", depth)
-        beta = check_number("beta", beta, low=0.0, low_open=True)
-        self.mlp = eqx.nn.MLP(dim + 1, "scalar", width, depth, _softplus(beta), key=check_key(key))
+        self.mlp = _time_mlp(dim, "scalar", width, depth, beta, key)
+        self.dim = dim
 
     def __call__(self, t: ArrayLike, x: Float[Array, " d"]) -> Array:
         """`u(t, x)`."""
-        return self.mlp(jnp.concatenate([jnp.reshape(t, (1,)).astype(x.dtype), x]))
+        return self.mlp(_with_time(t, x))
 
     def score(self, t: ArrayLike, x: Float[Array, " d"]) -> Float[Array, " d"]:
         """`∇_x u(t, x)`."""
@@ -87,14 +97,12 @@ class ScoreNet(eqx.Module):
     dim: int = eqx.field(static=True)
 
     def __init__(self, dim: int, *, width: int = 80, depth: int = 3, beta: float = 100.0, key: PRNGKeyArray):
-        self.dim = check_int("dim", dim)
-        width, depth = check_int("width", width), check_int("depth", depth)
-        beta = check_number("beta", beta, low=0.0, low_open=True)
-        self.mlp = eqx.nn.MLP(dim + 1, dim, width, depth, _softplus(beta), key=check_key(key))
+        self.mlp = _time_mlp(dim, None, width, depth, beta, key)
+        self.dim = dim
 
     def score(self, t: ArrayLike, x: Float[Array, " d"]) -> Float[Array, " d"]:
         """`s(t, x)`."""
-        return self.mlp(jnp.concatenate([jnp.reshape(t, (1,)).astype(x.dtype), x]))
+        return self.mlp(_with_time(t, x))
 
 
 def fokker_planck_loss(
