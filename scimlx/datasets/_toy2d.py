@@ -1,5 +1,5 @@
-"""Two-dimensional toy distributions of the ODE-SDE-gap paper (its `data_dists.py`, as the reference notes
-define them): nine Gaussian blobs, two circles, a checkerboard."""
+"""Two-dimensional toy distributions of the ODE-SDE-gap paper (as its code's `data_dists.py`
+defines them): nine Gaussian blobs, two circles, a checkerboard."""
 
 from __future__ import annotations
 

@@ -20,9 +20,11 @@ import math
 from collections.abc import Callable
 from typing import ClassVar
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import lineax
 from equinox import AbstractClassVar, AbstractVar
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
@@ -292,6 +294,40 @@ def _time_grid(sde, steps, ts):
     return ts
 
 
+def _check_solver(solver, rtol, atol, max_steps):
+    if solver is not None and not isinstance(solver, diffrax.AbstractSolver):
+        raise TypeError(
+            f"`solver` must be None (fixed steps) or a Diffrax solver, got {type(solver).__name__}"
+        )
+    if rtol is not None:
+        check_number("rtol", rtol, low=0, low_open=True)
+        check_number("atol", atol, low=0, low_open=True)
+    check_int("max_steps", max_steps)
+
+
+def _diffrax_solve(terms, solver, grid, y0, *, adaptive, rtol, atol, max_steps, adjoint=None):
+    """Integrates `terms` in their own increasing time from `grid[0]` to `grid[-1]`, adaptively
+    (`PIDController`) or on the grid's steps (`StepTo`); returns the final state. Reverse-time samplers pass
+    `s = T - t`."""
+    s_grid = grid
+    if adaptive:
+        controller, dt0 = diffrax.PIDController(rtol=rtol, atol=atol), s_grid[1] - s_grid[0]
+    else:
+        controller, dt0 = diffrax.StepTo(ts=s_grid), None
+    sol = diffrax.diffeqsolve(
+        terms,
+        solver,
+        s_grid[0],
+        s_grid[-1],
+        dt0,
+        y0,
+        stepsize_controller=controller,
+        max_steps=max_steps,
+        adjoint=diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint,
+    )
+    return jax.tree_util.tree_map(lambda leaf: leaf[-1], sol.ys)
+
+
 def sample_reverse_sde(
     score: ScoreFn,
     sde: AbstractForwardSDE,
@@ -302,9 +338,12 @@ def sample_reverse_sde(
     steps: int = 1000,
     ts: ArrayLike | None = None,
     final_denoise: bool = False,
+    solver: diffrax.AbstractSolver | None = None,
+    max_steps: int = 100_000,
 ) -> Float[Array, "num_samples dim"]:  # noqa: F821
     """Samples of the reverse-time SDE `dx = [f x - g^2 score] dt + g dW̄` from the prior at `T` down to
-    `eps`, by Euler-Maruyama on a fixed grid (fixed steps compile once and are what the reference codes use).
+    `eps`: by default Euler-Maruyama on a fixed grid in a `lax.scan` (the fastest, and what the reference
+    codes use), or any Diffrax SDE solver on the same grid (Brownian increments drawn per step).
 
     **Arguments:**
 
@@ -316,16 +355,56 @@ def sample_reverse_sde(
     - `ts`: the decreasing time grid itself.
     - `final_denoise`: make the last step deterministic (the probability-flow step, no noise), as the
         ODE-SDE-gap code's sampler does.
+    - `solver`: `None` for the fixed-step scan, or a Diffrax solver (e.g. `diffrax.Heun()`,
+        `diffrax.ShARK()`); the noise is additive, so Itô and Stratonovich solvers agree. The whole batch is
+        one flat state.
+    - `max_steps`: the Diffrax solve's step limit.
     """
     check_callable("score", score)
     sde = _check_sde(sde)
     key = check_key(key)
     num_samples, dim = check_int("num_samples", num_samples), check_int("dim", dim)
+    _check_solver(solver, None, None, max_steps)
     grid = _time_grid(sde, steps, ts)
     k0, key = jax.random.split(key)
     x = sde.prior_sample(k0, (num_samples, dim))
     vscore = jax.vmap(score, in_axes=(None, 0))
     n = grid.shape[0] - 1
+
+    def denoise_step(x, t, t_next):
+        return x + (sde.f(t) * x - 0.5 * sde.g2(t) * vscore(t, x)) * (t_next - t)
+
+    if solver is not None:
+        noisy = grid[:-1] if final_denoise else grid
+        if noisy.shape[0] > 1:
+            t_start = noisy[0]
+
+            def drift(s, y, args):  # in s = T - t: dy/ds = -(f y - g^2 score)
+                t = t_start - s
+                x = y.reshape(num_samples, dim)
+                return (-(sde.f(t) * x - sde.g2(t) * vscore(t, x))).ravel()
+
+            def diffusion(s, y, args):
+                return lineax.DiagonalLinearOperator(
+                    jnp.full(y.shape, jnp.sqrt(sde.g2(t_start - s)), y.dtype)
+                )
+
+            # fixed steps evaluate each increment once, so fresh draws per step are exact and cheap
+            bm = diffrax.UnsafeBrownianPath(shape=(num_samples * dim,), key=key)
+            terms = diffrax.MultiTerm(diffrax.ODETerm(drift), diffrax.ControlTerm(diffusion, bm))
+            y = _diffrax_solve(
+                terms,
+                solver,
+                t_start - noisy,
+                x.ravel(),
+                adaptive=False,
+                rtol=None,
+                atol=None,
+                max_steps=max_steps,
+                adjoint=diffrax.ForwardMode(),
+            )
+            x = y.reshape(num_samples, dim)
+        return denoise_step(x, grid[-2], grid[-1]) if final_denoise else x
 
     def step(x, inp):
         i, t, t_next, k = inp
@@ -349,17 +428,45 @@ def sample_probability_flow(
     dim: int,
     steps: int = 1000,
     ts: ArrayLike | None = None,
+    solver: diffrax.AbstractSolver | None = None,
+    rtol: float | None = 1e-5,
+    atol: float = 1e-5,
+    max_steps: int = 100_000,
 ) -> Float[Array, "num_samples dim"]:  # noqa: F821
-    """Samples of the probability-flow ODE `dx/dt = f x - g^2 score / 2` from the prior at `T` down to `eps`,
-    by Euler steps on a fixed grid (arguments as [`sample_reverse_sde`][scimlx.sde.sample_reverse_sde]; the
-    randomness is the prior draw only)."""
+    """Samples of the probability-flow ODE `dx/dt = f x - g^2 score / 2` from the prior at `T` down to `eps`:
+    by default Euler steps on a fixed grid in a `lax.scan`, or any Diffrax ODE solver (the randomness is the
+    prior draw only).
+
+    **Arguments:**
+
+    - `score`, `sde`, `key`, `num_samples`, `dim`, `steps`, `ts`: as for
+        [`sample_reverse_sde`][scimlx.sde.sample_reverse_sde].
+    - `solver`: `None` for the fixed-step Euler scan, or a Diffrax solver, e.g. `diffrax.Tsit5()`; the whole
+        batch is one state, so adaptive steps are shared by the batch (as `score_sde`'s RK45 sampler).
+    - `rtol`, `atol`: the tolerances of adaptive steps (`score_sde`'s `1e-5`); `rtol=None` steps on the grid
+        instead (solvers without an error estimate, such as `diffrax.Euler()`, need it).
+    - `max_steps`: the Diffrax solve's step limit.
+    """
     check_callable("score", score)
     sde = _check_sde(sde)
     key = check_key(key)
     num_samples, dim = check_int("num_samples", num_samples), check_int("dim", dim)
+    _check_solver(solver, rtol, atol, max_steps)
     grid = _time_grid(sde, steps, ts)
     x = sde.prior_sample(key, (num_samples, dim))
     vscore = jax.vmap(score, in_axes=(None, 0))
+
+    if solver is not None:
+        t_start = grid[0]
+
+        def velocity(s, x, args):  # in s = T - t
+            t = t_start - s
+            return -(sde.f(t) * x - 0.5 * sde.g2(t) * vscore(t, x))
+
+        return _diffrax_solve(
+            diffrax.ODETerm(velocity), solver, t_start - grid, x, adaptive=rtol is not None, rtol=rtol,
+            atol=atol, max_steps=max_steps,
+        )  # fmt: skip
 
     def step(x, inp):
         t, t_next = inp
@@ -375,35 +482,67 @@ def ode_log_likelihood(
     x: Float[Array, " d"],
     *,
     steps: int = 1000,
+    solver: diffrax.AbstractSolver | None = None,
+    rtol: float | None = 1e-5,
+    atol: float = 1e-5,
+    max_steps: int = 100_000,
+    divergence: str = "exact",
+    probes: int = 1,
+    key: PRNGKeyArray | None = None,
 ) -> Array:
     """The log-density of the probability-flow model at `x` (time `eps`): the instantaneous change of
     variables `log p_eps(x) = log p_T(x_T) + ∫_eps^T ∇·v(t, x_t) dt`, `v = f x - g^2 score / 2`, integrated
-    forward by Heun's method on a uniform grid with the exact divergence (the Jacobian's trace; for high
-    dimension a Hutchinson estimate would replace it). `p_T` is the SDE's prior, so the value carries the
-    prior's mismatch with the true `p_T` (for VE, whose mean does not decay, about `|x_T| |mean| / σ_max^2`).
+    forward from `eps` to `T`. `p_T` is the SDE's prior, so the value carries the prior's mismatch with the
+    true `p_T` (for VE, whose mean does not decay, about `|x_T| |mean| / σ_max^2`).
 
     **Arguments:**
 
     - `score`: `score(t, x) -> (d,)`.
     - `sde`: the forward SDE.
     - `x`: one point `(d,)`.
-    - `steps`: Heun steps from `eps` to `T`.
+    - `steps`: Heun steps from `eps` to `T` (the fixed-step default; the first step of a Diffrax solve).
+    - `solver`, `rtol`, `atol`, `max_steps`: `None` for fixed Heun steps in a `lax.scan`, or a Diffrax solver
+        with adaptive tolerances (`rtol=None`: fixed steps), as
+        [`sample_probability_flow`][scimlx.sde.sample_probability_flow].
+    - `divergence`: `"exact"` (the Jacobian's trace, `d` forward passes) or `"hutchinson"`: the
+        Skilling-Hutchinson estimate `ε^T (∂v/∂x) ε` with Rademacher probes held fixed along the path (as
+        FFJORD and `score_sde` do), unbiased, one Jacobian-vector product per probe: for high dimension.
+    - `probes`: Hutchinson probes averaged.
+    - `key`: a PRNG key, needed by `"hutchinson"`.
     """
     check_callable("score", score)
     sde = _check_sde(sde)
     steps = check_int("steps", steps)
+    _check_solver(solver, rtol, atol, max_steps)
+    check_choice("divergence", divergence, ("exact", "hutchinson"))
+    probes = check_int("probes", probes)
     x = jnp.asarray(x)
     if x.ndim != 1:
         raise ValueError(f"`x` must be one point (d,), got shape {x.shape}")
+    if divergence == "hutchinson":
+        if key is None:
+            raise ValueError("`key` is needed by `divergence='hutchinson'`")
+        key = check_key(key)
+        eps = jax.random.rademacher(key, (probes, x.shape[0]), x.dtype)
 
     def velocity(t, y):
         return sde.f(t) * y - 0.5 * sde.g2(t) * score(t, y)
 
     def rhs(t, y):
-        v, jac = velocity(t, y), jax.jacfwd(lambda z: velocity(t, z))(y)
-        return v, jnp.trace(jac)
+        if divergence == "exact":
+            v, jac = velocity(t, y), jax.jacfwd(lambda z: velocity(t, z))(y)
+            return v, jnp.trace(jac)
+        v, jvps = jax.vmap(lambda e: jax.jvp(lambda z: velocity(t, z), (y,), (e,)))(eps)
+        return v[0], jnp.mean(jnp.sum(eps * jvps, axis=-1))
 
     grid = jnp.linspace(sde.eps, sde.horizon, steps + 1)
+
+    if solver is not None:
+        y, logdet = _diffrax_solve(
+            diffrax.ODETerm(lambda t, state, args: rhs(t, state[0])), solver, grid,
+            (x, jnp.zeros((), x.dtype)), adaptive=rtol is not None, rtol=rtol, atol=atol, max_steps=max_steps,
+        )  # fmt: skip
+        return sde.prior_log_prob(y) + logdet
 
     def step(carry, inp):
         y, logdet = carry

@@ -3,6 +3,7 @@ score sampled by the reverse SDE and the probability-flow ODE, the ODE likelihoo
 DSM loss at the exact score against its known value, the Fokker-Planck residual of an exact log-density,
 errors."""
 
+import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -84,6 +85,71 @@ def test_ode_likelihood_of_a_gaussian(x64, name):
 
 
 @pytest.mark.slow
+def test_diffrax_samplers_and_likelihood(x64):
+    """The Diffrax routes (an SDE solver on the grid, an adaptive ODE solver) sample the data law of the exact
+    score and give the closed-form likelihood, as the fixed-step scans do."""
+    s, mu0, s0 = sde.OU(), jnp.array([1.0, -2.0]), 0.5
+    score = _gaussian_score(s, mu0, s0)
+    n = 20_000
+    for solver in (diffrax.Heun(), diffrax.Euler()):
+        x = sde.sample_reverse_sde(
+            score, s, key=jax.random.key(1), num_samples=n, dim=2, steps=500, solver=solver
+        )
+        np.testing.assert_allclose(x.mean(0), mu0, atol=0.02)
+        np.testing.assert_allclose(x.std(0), s0, rtol=0.02)
+    x = sde.sample_probability_flow(
+        score, s, key=jax.random.key(2), num_samples=n, dim=2, solver=diffrax.Tsit5(), rtol=1e-6, atol=1e-6
+    )
+    np.testing.assert_allclose(x.mean(0), mu0, atol=0.01)
+    np.testing.assert_allclose(x.std(0), s0, rtol=0.01)
+    # the ODE is deterministic given the prior draw: fixed Euler steps and Tsit5 agree as steps grow
+    kw = dict(key=jax.random.key(3), num_samples=50, dim=2)
+    euler = sde.sample_probability_flow(score, s, steps=4000, **kw)
+    np.testing.assert_allclose(
+        euler, sde.sample_probability_flow(score, s, solver=diffrax.Tsit5(), **kw), atol=5e-3
+    )
+    pt = jnp.array([0.3, -1.2])
+    m, sd = s.marginal(s.eps)
+    var = m**2 * s0**2 + sd**2
+    ref = -0.5 * jnp.sum((pt - m * mu0) ** 2) / var - jnp.log(2 * jnp.pi * var)
+    ll = sde.ode_log_likelihood(score, s, pt, solver=diffrax.Tsit5(), rtol=1e-7, atol=1e-7)
+    assert float(ll) == pytest.approx(float(ref), abs=2e-3)  # the prior's mismatch with p_T, as below
+    heun = sde.ode_log_likelihood(score, s, pt, steps=16000)  # second order: converged to ~1e-6
+    assert float(ll) == pytest.approx(float(heun), abs=3e-6)
+    fixed = sde.ode_log_likelihood(score, s, pt, steps=500, solver=diffrax.Heun(), rtol=None)
+    assert float(fixed) == pytest.approx(float(sde.ode_log_likelihood(score, s, pt, steps=500)), abs=1e-10)
+
+
+@pytest.mark.slow
+def test_hutchinson_likelihood_is_unbiased_with_variance_falling_as_one_over_n(x64):
+    """With a correlated Gaussian (a Jacobian with off-diagonal terms) the Hutchinson ODE likelihood averages
+    to the exact one, and its variance over keys falls as 1/probes."""
+    s, d = sde.OU(), 3
+    a = jnp.array([[1.0, 0.6, -0.3], [0.0, 0.8, 0.5], [0.0, 0.0, 0.6]])
+    cov0, mu0 = a @ a.T, jnp.array([0.5, -0.2, 0.1])
+
+    def score(t, x):
+        m, sd = s.marginal(t)
+        return -jnp.linalg.solve(m**2 * cov0 + sd**2 * jnp.eye(d), x - m * mu0)
+
+    pt = jnp.array([0.4, 0.3, -0.8])
+    exact = float(sde.ode_log_likelihood(score, s, pt, steps=400))
+
+    def runs(probes, count):
+        f = lambda k: sde.ode_log_likelihood(  # noqa: E731
+            score, s, pt, steps=400, divergence="hutchinson", probes=probes, key=k
+        )
+        return np.asarray(jax.jit(jax.vmap(f))(jax.random.split(jax.random.key(probes), count)))
+
+    one, four = runs(1, 400), runs(4, 400)
+    assert abs(one.mean() - exact) < 4 * one.std() / np.sqrt(one.size)
+    assert abs(four.mean() - exact) < 4 * four.std() / np.sqrt(four.size)
+    assert one.var() > 0
+    ratio = one.var() / four.var()
+    assert 2.5 < ratio < 6.0
+
+
+@pytest.mark.slow
 def test_dsm_loss_at_the_exact_score(x64):
     """For Gaussian data the DSM loss of the exact score is `E_t[λ(t) d (1/s^2 - 1/(m^2 s0^2 + s^2))]`."""
     s, d, s0 = sde.OU(), 2, 0.6
@@ -132,3 +198,13 @@ def test_bad_input():
         sde.sample_reverse_sde(score, "vp", key=jax.random.key(0), num_samples=2, dim=2)
     with pytest.raises(ValueError, match="num_samples"):
         sde.sample_probability_flow(score, sde.OU(), key=jax.random.key(0), num_samples=0, dim=2)
+    with pytest.raises(TypeError, match="solver"):
+        sde.sample_reverse_sde(score, sde.OU(), key=jax.random.key(0), num_samples=2, dim=2, solver="heun")
+    with pytest.raises(ValueError, match="rtol"):
+        sde.sample_probability_flow(
+            score, sde.OU(), key=jax.random.key(0), num_samples=2, dim=2, solver=diffrax.Tsit5(), rtol=-1.0
+        )
+    with pytest.raises(ValueError, match="key"):
+        sde.ode_log_likelihood(score, sde.OU(), jnp.zeros(2), divergence="hutchinson")
+    with pytest.raises(ValueError, match="divergence"):
+        sde.ode_log_likelihood(score, sde.OU(), jnp.zeros(2), divergence="trace")
