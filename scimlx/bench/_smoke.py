@@ -67,13 +67,25 @@ def poisson_pinn(ctx: RunContext, **overrides) -> dict:
 
     t0 = time.perf_counter()
     schedule = optax.exponential_decay(cfg["adam_lr"], cfg["adam_steps"] // 4, 0.5, staircase=True)
-    adam = fit(model, loss, sampler, optax.adam(schedule), key=kadam,
-               run=RunOptions(steps=cfg["adam_steps"], progress=ctx.progress))
+    adam = fit(
+        model,
+        loss,
+        sampler,
+        optax.adam(schedule),
+        key=kadam,
+        run=RunOptions(steps=cfg["adam_steps"], progress=ctx.progress),
+    )
     t_adam = time.perf_counter() - t0
     err_adam = error(adam.model)
     fixed = sampler(kfixed)
-    polished = fit(adam.model, lambda m, _, *, key: loss(m, fixed, key=key), None, lbfgs(), key=klbfgs,
-                   run=RunOptions(steps=cfg["lbfgs_steps"], progress=ctx.progress))
+    polished = fit(
+        adam.model,
+        lambda m, _, *, key: loss(m, fixed, key=key),
+        None,
+        lbfgs(),
+        key=klbfgs,
+        run=RunOptions(steps=cfg["lbfgs_steps"], progress=ctx.progress),
+    )
     t_total = time.perf_counter() - t0
     err = error(polished.model)
     return {

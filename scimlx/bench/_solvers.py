@@ -27,10 +27,26 @@ from typing import Any
 
 from ._registry import Case, RunContext, Suite
 
-PAPER = {"sizes": (64, 128, 256), "train_size": 64, "lanczos": 10_000, "n_rhs": 2_000, "epochs": 500,
-         "learning_rate": 1e-4, "batch_size": 10, "max_iter": 1000}
-QUICK = {"sizes": (16, 32, 64), "train_size": 16, "lanczos": 400, "n_rhs": 400, "epochs": 8,
-         "learning_rate": 1e-3, "batch_size": 10, "max_iter": 1000}
+PAPER = {
+    "sizes": (64, 128, 256),
+    "train_size": 64,
+    "lanczos": 10_000,
+    "n_rhs": 2_000,
+    "epochs": 500,
+    "learning_rate": 1e-4,
+    "batch_size": 10,
+    "max_iter": 1000,
+}
+QUICK = {
+    "sizes": (16, 32, 64),
+    "train_size": 16,
+    "lanczos": 400,
+    "n_rhs": 400,
+    "epochs": 8,
+    "learning_rate": 1e-3,
+    "batch_size": 10,
+    "max_iter": 1000,
+}
 METHODS = ("cg", "jacobi_pcg", "multigrid_pcg", "dcdm", "dcdm_rescaled", "scipy_cg")
 DCDM_MAX_ITER = 100  # the reference's test script
 TOL = 1e-4
@@ -119,13 +135,24 @@ def solve_case(ctx: RunContext, n: int, method: str) -> dict[str, Any]:
             count = [0]
             t0 = time.perf_counter()
             x, _info = scipy.sparse.linalg.cg(
-                A, rhs, rtol=TOL, atol=0.0, maxiter=cfg["max_iter"],
+                A,
+                rhs,
+                rtol=TOL,
+                atol=0.0,
+                maxiter=cfg["max_iter"],
                 callback=lambda _x, c=count: c.__setitem__(0, c[0] + 1),
             )
             best, its = min(best, time.perf_counter() - t0), count[0]
         true = float(np.linalg.norm(rhs - A @ x) / np.linalg.norm(rhs))
-        return {"n": n, "unknowns": int(fluid.sum()), "iterations": its, "seconds": best,
-                "true_rel_residual": true, "converged": true <= TOL * 1.01, "device": "cpu (scipy)"}
+        return {
+            "n": n,
+            "unknowns": int(fluid.sum()),
+            "iterations": its,
+            "seconds": best,
+            "true_rel_residual": true,
+            "converged": true <= TOL * 1.01,
+            "device": "cpu (scipy)",
+        }
     if method in ("dcdm", "dcdm_rescaled"):
         model, _ = _dcdm_model(ctx)
         scale = (n / cfg["train_size"]) ** 1.5 if method == "dcdm_rescaled" else 1.0

@@ -1,5 +1,6 @@
 """Stochastic models: fractional Brownian motion and its Markov approximation, and variational inference for
-SDEs driven by it."""
+SDEs driven by it; score-based diffusion with Fokker-Planck regularisation; Feynman-Kac-corrected samplers
+with sequential-Monte-Carlo resampling."""
 
 from scimlx.datasets._fractional import fbm_covariance as fbm_covariance
 from scimlx.datasets._fractional import fractional_ou_paths as fractional_ou_paths
@@ -24,6 +25,13 @@ from ._fbm import omega_system as omega_system
 from ._fbm import optimal_omega as optimal_omega
 from ._fbm import sample_markov_fbm as sample_markov_fbm
 from ._fbm import variance_factor as variance_factor
+from ._fkc import AbstractFKCTarget as AbstractFKCTarget
+from ._fkc import Annealed as Annealed
+from ._fkc import FKCResult as FKCResult
+from ._fkc import Guided as Guided
+from ._fkc import Product as Product
+from ._fkc import fkc_log_weight_rate as fkc_log_weight_rate
+from ._fkc import sample_fkc as sample_fkc
 from ._gap import GapConfig as GapConfig
 from ._gap import PotentialNet as PotentialNet
 from ._gap import ScoreNet as ScoreNet
@@ -38,11 +46,20 @@ from ._linear import exact_transition as exact_transition
 from ._linear import fit_linear_model as fit_linear_model
 from ._linear import kalman_log_likelihood as kalman_log_likelihood
 from ._linear import path_covariance as path_covariance
+from ._metrics import mmd_rbf as mmd_rbf
+from ._metrics import total_variation as total_variation
+from ._metrics import w2_samples as w2_samples
+from ._mixture import GaussianMixture as GaussianMixture
+from ._mixture import mode_masses as mode_masses
 from ._model import ConstantDiffusion as ConstantDiffusion
 from ._model import FractionalSDE as FractionalSDE
 from ._model import LinearDrift as LinearDrift
 from ._model import MLPControl as MLPControl
 from ._model import SDESolution as SDESolution
+from ._smc import RESAMPLING as RESAMPLING
+from ._smc import effective_sample_size as effective_sample_size
+from ._smc import normalised_weights as normalised_weights
+from ._smc import resample as resample
 from ._training import Lookahead as Lookahead
 from ._training import SDEConfig as SDEConfig
 from ._training import elbo as elbo
