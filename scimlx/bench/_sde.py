@@ -30,7 +30,8 @@
   VP, `β = 3`) and `anneal/gmm40` (the notebook's 40-mode GMM: means uniform on `[-40, 40]^2` drawn with our
   generator (the notebook's PyTorch draw is not reproduced), std `softplus(2) = 2.127`, data divided by 50,
   VE `σ_min = 0.01`, `σ_max = 10`, `β = 3`). Target-score and tempered-noise SDEs with and without weights
-  (systematic resampling every step, the paper's setting; birth-death too for the product), several seeds:
+  (systematic resampling every step, the paper's setting, and when the ESS falls below half; birth-death
+  too for the product), several seeds:
   the within-mode standard deviation, the mode masses, RBF-MMD, W2^2 against exact samples, total variation
   (GMM-40), seconds per sample. Paper preset: 10,000 particles, 1,000 steps, 5 seeds (the notebook's); quick:
   4,000 particles, 500 steps, 3 seeds.
@@ -363,11 +364,13 @@ def fkc_case(ctx: RunContext, name: str) -> dict[str, Any]:
 
     s = FKC[ctx.quick]
     sde, target, exact, beta, centres = _fkc_problem(name)
-    samplers = {"fkc_target": dict(noise="target"), "fkc_tempered": dict(noise="tempered"),
+    samplers = {"fkc_target": dict(noise="target"), "fkc_target_ess": dict(noise="target", ess_threshold=0.5),
+                "fkc_tempered": dict(noise="tempered"),
                 "plain_target": dict(noise="target", corrected=False),
                 "plain_tempered": dict(noise="tempered", corrected=False)}  # fmt: skip
     if name == "product":
-        samplers = {"fkc": dict(), "fkc_birth_death": dict(resampling="birth_death"),
+        samplers = {"fkc": dict(), "fkc_ess": dict(ess_threshold=0.5),
+                    "fkc_birth_death": dict(resampling="birth_death"),
                     "summed_scores": dict(corrected=False)}  # fmt: skip
 
     def modes(x):

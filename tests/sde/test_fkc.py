@@ -183,6 +183,16 @@ def test_sample_distances(x64):
     assert sde.total_variation(small - 0.5, small + 0.5, bins=50) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
+def test_readme_fkc_example_runs():
+    from tests.readme import run_readme_block
+
+    ns = run_readme_block(10, "sample_fkc(")
+    assert float(ns["res"].samples[:, 1].std()) < 0.25  # the last loop's run: uncorrected, too narrow
+    fkc = sde.sample_fkc(ns["target"], ns["sde"], key=jax.random.key(0), num_samples=4000, dim=2, steps=500)
+    assert float(fkc.samples[:, 1].std()) == pytest.approx(0.4 / np.sqrt(2), rel=0.05)
+
+
 def test_bad_input():
     score = lambda t, x: -x  # noqa: E731
     with pytest.raises(ValueError, match="beta"):
