@@ -154,6 +154,47 @@ def test_annealed_mixture_mode_mass(x64):
 
 
 @pytest.mark.slow
+def test_guided_gaussians(x64):
+    """Guidance `q_u^{1-w} q_c^w` of `q_u = N(0, 1)` and `q_c = N(1, 0.5^2)` at `w = 2` is `N(8/7, 1/7)`: FKC
+    samples it over three seeds (mean and variance from the weighted particles); the guided score without
+    weights does not."""
+    s = sde.OU()
+    unc = sde.GaussianMixture.isotropic([1.0], [[0.0]], 1.0)
+    cond = sde.GaussianMixture.isotropic([1.0], [[1.0]], 0.5)
+    target = sde.Guided(unc.score_fn(s), cond.score_fn(s), 2.0)
+
+    def moments(corrected):
+        f = jax.jit(lambda k: sde.sample_fkc(target, s, key=k, num_samples=4000, dim=1, steps=400,
+                                             corrected=corrected))  # fmt: skip
+        out = []
+        for seed in range(3):
+            r = f(jax.random.key(seed))
+            w = np.asarray(sde.normalised_weights(r.log_weights))
+            x = np.asarray(r.samples[:, 0])
+            m = np.sum(w * x)
+            out.append((m, np.sum(w * (x - m) ** 2)))
+        return np.mean(out, axis=0)
+
+    mean, var = moments(True)
+    assert mean == pytest.approx(8 / 7, abs=0.03)
+    assert var == pytest.approx(1 / 7, rel=0.06)
+    _, plain_var = moments(False)
+    assert abs(plain_var - 1 / 7) > 0.15 / 7
+
+
+@pytest.mark.slow
+def test_progress_bar_changes_nothing(x64, capsys):
+    """`progress=True` draws a bar from the compiled loop and returns the same particles."""
+    s = sde.OU()
+    target = sde.Annealed(sde.GaussianMixture.isotropic([1.0], [[0.5]], 0.7).score_fn(s), 2.0)
+    kw = dict(key=jax.random.key(0), num_samples=32, dim=1, steps=50)
+    quiet = sde.sample_fkc(target, s, **kw)
+    loud = jax.jit(lambda: sde.sample_fkc(target, s, progress=True, **kw))()
+    np.testing.assert_array_equal(np.asarray(quiet.samples), np.asarray(loud.samples))
+    assert "50/50" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_mixture_power_and_diffused_score(x64):
     """An integer power equals the sum of log-densities up to a constant; the diffused score equals the
     gradient of the diffused mixture's log-density by finite differences."""
