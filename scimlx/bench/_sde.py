@@ -382,6 +382,7 @@ def fkc_case(ctx: RunContext, name: str) -> dict[str, Any]:
     ref_std = np.sqrt(np.asarray(exact.covs)[np.asarray(exact.weights).argmax()].diagonal().mean())
     out: dict[str, Any] = {"beta": beta, "modes": len(centres), "exact_mode_std": float(ref_std)}
     sub = s["w2_subsample"]
+    first: dict[str, np.ndarray] = {}  # the first seed's samples, for the figure
     for label, kw in samplers.items():
         run = jax.jit(lambda k, kw=kw: sample_fkc(target, sde, key=k, num_samples=s["particles"], dim=2,
                                                   steps=s["steps"], **kw))  # fmt: skip
@@ -403,6 +404,8 @@ def fkc_case(ctx: RunContext, name: str) -> dict[str, Any]:
                 )
             )  # the last step's weights
             x = np.asarray(r.samples)[idx]
+            if seed == 0:
+                first[label] = x
             m = modes(x)
             stats["mode_std"].append(float(np.sqrt(((x - centres[m]) ** 2).mean())))
             stats["mass_l1"].append(
@@ -421,6 +424,19 @@ def fkc_case(ctx: RunContext, name: str) -> dict[str, Any]:
     floor = [w2_samples(ref[:sub], ref[2 * sub + i * sub : 3 * sub + i * sub]) for i in range(2)]
     out["w2sq_floor"] = float(np.mean(floor))
     out["mmd_floor"] = mmd_rbf(ref[:sub], ref[2 * sub : 3 * sub])
+    if ctx.out_dir is not None:
+        import matplotlib.pyplot as plt
+
+        panels = {"exact": ref[: s["particles"]], **first}
+        fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.8), sharex=True, sharey=True)
+        lim = float(np.abs(ref).max()) * 1.05
+        for ax, (label, x) in zip(axes, panels.items(), strict=True):
+            ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.3, lw=0)
+            ax.set(title=label.replace("_", " "), xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
+        fig.suptitle(f"{name}: seed 0, {s['particles']} particles, {s['steps']} steps", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(ctx.out_dir / f"fkc_{name.replace('/', '_')}.png", dpi=110)
+        plt.close(fig)
     return out
 
 
