@@ -1,5 +1,8 @@
 """Estimating and correcting dynamical models from data: MEDIDA's sparse Bayesian regression (relevance vector
-machine) of model error."""
+machine) of model error, and the ensemble Kalman filter."""
 
+from ._enkf import EnKF as EnKF
+from ._enkf import GaspariCohn as GaspariCohn
+from ._enkf import gaspari_cohn as gaspari_cohn
 from ._rvm import RVMResult as RVMResult
 from ._rvm import rvm as rvm
