@@ -4,5 +4,6 @@ machine) of model error, and the ensemble Kalman filter."""
 from ._enkf import EnKF as EnKF
 from ._enkf import GaspariCohn as GaspariCohn
 from ._enkf import gaspari_cohn as gaspari_cohn
+from ._library import PolynomialDerivativeLibrary as PolynomialDerivativeLibrary
 from ._rvm import RVMResult as RVMResult
 from ._rvm import rvm as rvm
