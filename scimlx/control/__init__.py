@@ -5,5 +5,8 @@ from ._enkf import EnKF as EnKF
 from ._enkf import GaspariCohn as GaspariCohn
 from ._enkf import gaspari_cohn as gaspari_cohn
 from ._library import PolynomialDerivativeLibrary as PolynomialDerivativeLibrary
+from ._medida import MEDIDAResult as MEDIDAResult
+from ._medida import corrected_model as corrected_model
+from ._medida import medida as medida
 from ._rvm import RVMResult as RVMResult
 from ._rvm import rvm as rvm
