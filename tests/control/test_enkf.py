@@ -49,6 +49,7 @@ def test_linear_gaussian_equals_the_kalman_filter(x64, members):
     np.testing.assert_allclose(c, cov_a, atol=0.04 * np.abs(cov_a).max())
 
 
+@pytest.mark.slow
 def test_gaspari_cohn_values():
     r = jnp.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
     g = np.asarray(gaspari_cohn(r))
