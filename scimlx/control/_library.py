@@ -46,17 +46,19 @@ class PolynomialDerivativeLibrary(eqx.Module):
         if self.max_power == 0 and self.max_order == 0 and not self.constant:
             raise ValueError("the library is empty: raise `max_power` or `max_order`, or set `constant`")
 
-    def _terms(self) -> list[tuple[int, int]]:
+    @property
+    def terms(self) -> tuple[tuple[int, int], ...]:
+        """The columns as `(p, d)`: the term `u^p ∂_x^d u`, or `u^p` for `d = 0` (`(0, 0)` the constant)."""
         terms = [(0, 0)] if self.constant else []
         terms += [(p, 0) for p in range(1, self.max_power + 1)]
         terms += [(p, d) for d in range(1, self.max_order + 1) for p in range(self.max_power + 1)]
-        return terms
+        return tuple(terms)
 
     @property
     def names(self) -> tuple[str, ...]:
         """The columns' names: `"1"`, `"u"`, `"u^2"`, `"u_x"`, `"u u_x"`, `"u^2 u_xx"`, ..."""
         out = []
-        for p, d in self._terms():
+        for p, d in self.terms:
             if d == 0:
                 out.append("1" if p == 0 else ("u" if p == 1 else f"u^{p}"))
             else:
@@ -65,7 +67,7 @@ class PolynomialDerivativeLibrary(eqx.Module):
         return tuple(out)
 
     def __len__(self) -> int:
-        return len(self._terms())
+        return len(self.terms)
 
     def __call__(self, field: GridField) -> Float[Array, "n m"]:  # noqa: F821
         """The library evaluated on a 1-D scalar field: `(n_points, m)`."""
@@ -79,5 +81,5 @@ class PolynomialDerivativeLibrary(eqx.Module):
         u = field.value
         derivs = [u] + [field.d(0, d) for d in range(1, self.max_order + 1)]
         cols = [jnp.ones_like(u) if d == 0 and p == 0 else (u**p if d == 0 else u**p * derivs[d])
-                for p, d in self._terms()]  # fmt: skip
+                for p, d in self.terms]  # fmt: skip
         return jnp.stack(cols, axis=-1)

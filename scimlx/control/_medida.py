@@ -54,8 +54,10 @@ def corrected_model(
     others in the explicit part of its CNAB2 stepper."""
     if not isinstance(model, KSModel):
         raise TypeError(f"`model` must be a KSModel, got {type(model).__name__}")
+    if not isinstance(library, PolynomialDerivativeLibrary):
+        raise TypeError(f"`library` must be a PolynomialDerivativeLibrary, got {type(library).__name__}")
     w = np.asarray(coefficients, float)
-    terms = library._terms()
+    terms = library.terms
     if w.shape != (len(terms),):
         raise ValueError(f"`coefficients` must have the library's {len(terms)} entries, got shape {w.shape}")
     k = 2 * np.pi * np.fft.rfftfreq(model.n, d=model.length / model.n)

@@ -70,3 +70,5 @@ def test_bad_input():
         medida(np.zeros((5, 16)), model, samples=[1])
     with pytest.raises(ValueError, match="coefficients"):
         corrected_model(model, PolynomialDerivativeLibrary(), np.zeros(3))
+    with pytest.raises(TypeError, match="library"):
+        corrected_model(model, "polynomial", np.zeros(3))
