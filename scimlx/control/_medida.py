@@ -8,7 +8,7 @@ implicit (Crank-Nicolson) part of the stepper, which keeps a discovered hyperdif
 the explicit (Adams-Bashforth) part.
 
 This module runs the noise-free pipeline on a periodic 1-D model of the
-[`KSModel`][scimlx.datasets.KSModel] kind; noisy observations with the ensemble Kalman filter analysis and
+[`KSModel`][scimlx.control.KSModel] kind; noisy observations with the ensemble Kalman filter analysis and
 the two-layer QG cases are not here yet.
 """
 
@@ -21,8 +21,8 @@ from jaxtyping import ArrayLike, Float
 from scimlx.core import Box, Grid, GridField
 from scimlx.core.stepping import CNAB2
 from scimlx.core.validate import check_int
-from scimlx.datasets import KSModel
 
+from ._ks_model import KSModel
 from ._library import PolynomialDerivativeLibrary
 from ._rvm import RVMResult, rvm
 
@@ -112,7 +112,7 @@ def medida(
     **Arguments:**
 
     - `truth`: `(records, n)` states one model step `model.dt` apart.
-    - `model`: the imperfect model (a [`KSModel`][scimlx.datasets.KSModel]).
+    - `model`: the imperfect model (a [`KSModel`][scimlx.control.KSModel]).
     - `samples`: how many sample times, spread evenly over the records (MEDIDA: 10), or their indices
         (each at least 2).
     - `library`: the candidate terms (default: MEDIDA's 24).

@@ -90,12 +90,6 @@ from ._from_files import (
     load_file as load_file,
 )
 from ._kuramoto_sivashinsky import (
-    MEDIDA_CASES as MEDIDA_CASES,
-)
-from ._kuramoto_sivashinsky import (
-    KSModel as KSModel,
-)
-from ._kuramoto_sivashinsky import (
     kassam_trefethen_initial_condition as kassam_trefethen_initial_condition,
 )
 from ._kuramoto_sivashinsky import (

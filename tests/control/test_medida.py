@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scimlx.control import PolynomialDerivativeLibrary, corrected_model, medida
-from scimlx.datasets import KSModel, ks_solve, medida_initial_condition
+from scimlx.control import KSModel, PolynomialDerivativeLibrary, corrected_model, medida
+from scimlx.datasets import ks_solve, medida_initial_condition
 
 N, L, DT = 256, 100.0, 5e-3
 

@@ -4,18 +4,14 @@ import numpy as np
 import pytest
 
 from scimlx.core.geometry import Grid
-from scimlx.core.stepping import rollout
 from scimlx.datasets._kuramoto_sivashinsky import (
-    MEDIDA_CASES,
     RECIPE,
-    KSModel,
     kassam_trefethen_initial_condition,
     ks_linear_operator,
     ks_nonlinear,
     ks_solve,
     medida_initial_condition,
     random_initial_condition,
-    spectral_derivative,
 )
 from scimlx.datasets._recipe import generate
 
@@ -137,7 +133,7 @@ def test_cole_hopf_viscous_burgers(x64):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# (b) conservation of the mean, (d) linear growth rates
+# (b) conservation of the mean, (c) linear growth rates
 
 
 def test_mean_conserved(x64):
@@ -168,97 +164,6 @@ def test_linear_growth_rate(x64):
             assert abs(rate - exact) < 1e-8, (coefficients, m, rate, exact)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# (c) the imperfect model (CNAB2)
-
-
-def test_cnab2_model_second_order(x64, kt_reference):
-    T = 2.0
-    errors = []
-    for dt in (1 / 16, 1 / 32, 1 / 64):
-        model = KSModel(KT_N, KT_L, dt)
-        n = int(round(T / dt))
-
-        def step(state, model=model):
-            prev, cur = state
-            return cur, model(prev, cur)
-
-        start = (jnp.asarray(_at(kt_reference, 0.0)), jnp.asarray(_at(kt_reference, dt)))
-        traj = rollout(step, start, n - 1)
-        errors.append(np.max(np.abs(np.asarray(traj[1][-1]) - _at(kt_reference, T))))
-    # measured: 3.3e-5, 8.3e-6, 2.1e-6
-    for e_coarse, e_fine in zip(errors, errors[1:]):
-        assert 1.8 <= _observed_order(e_coarse, e_fine) <= 2.2, errors
-
-
-@pytest.mark.parametrize(
-    "model_coefficients, extra",
-    [((1.0, 0.0, 1.0), None), ((0.0, 1.0, 1.0), None), ((1.0, 1.0, 1.0), 0.5)],
-    ids=["l2=0", "l1=0", "KSpu3x c=0.5"],
-)
-def test_model_error_target(x64, kt_reference, model_coefficients, extra):
-    """MEDIDA's target y = (truth[t] - model(truth[t-2dt], truth[t-dt])) / dt tends to the missing terms.
-
-    With u_t + sum_i l_i phi_i = 0 for the truth and the model, y -> sum_i (l_model_i - l_true_i) phi_i(u)
-    to first order in dt, e.g. (l2_model - l2_true) u_xx for a wrong l2.
-    """
-    t = 1.0
-    devs = []
-    for dt in (1 / 32, 1 / 64, 1 / 128):
-        if extra is None:
-            model = KSModel(KT_N, KT_L, dt, model_coefficients)
-        else:
-            model = KSModel(KT_N, KT_L, dt, model_coefficients, extra_linear=lambda k: 1j * extra * k**3)
-        u2, u1, u = (_at(kt_reference, t - 2 * dt), _at(kt_reference, t - dt), _at(kt_reference, t))
-        y = (u - np.asarray(model(jnp.asarray(u2), jnp.asarray(u1)))) / dt
-        w = np.asarray(model_coefficients) - 1.0
-        target = (
-            w[0] * u * _spectral(u, KT_L, 1) + w[1] * _spectral(u, KT_L, 2) + w[2] * _spectral(u, KT_L, 4)
-        )
-        if extra is not None:
-            target = target + extra * _spectral(u, KT_L, 3)
-        devs.append(np.max(np.abs(y - target)) / np.max(np.abs(target)))
-    # measured (relative): l2 = 0: 3.3e-3, 1.6e-3, 8.2e-4; KSpu3x: 9.6e-3, 4.6e-3, 2.3e-3; first order
-    assert devs[-1] < 1e-2, devs
-    for d_coarse, d_fine in zip(devs, devs[1:]):
-        assert 0.85 <= _observed_order(d_coarse, d_fine) <= 1.15, devs
-
-
-def test_model_extra_terms_exact(x64):
-    """The model's right-hand side with MEDIDA's extra terms against closed forms, u = sin x + 0.5 cos 2x."""
-    n, length = 32, 2 * PI
-    x = length * np.arange(n) / n
-    u = np.sin(x) + 0.5 * np.cos(2 * x)
-    u_x = np.cos(x) - np.sin(2 * x)
-    u_xx = -np.sin(x) - 2 * np.cos(2 * x)
-    u_xxx = -np.cos(x) + 4 * np.sin(2 * x)
-    u_xxxx = np.sin(x) + 8 * np.cos(2 * x)
-    ks = -(u * u_x + u_xx + u_xxxx)
-
-    model = KSModel.from_medida_case("KSpu3x", 2, n=n, length=length, dt=0.01)  # (1, 1, 1, c = 0.5)
-    np.testing.assert_allclose(np.asarray(model.tendency(jnp.asarray(u))), ks - 0.5 * u_xxx, atol=1e-12)
-
-    model = KSModel.from_medida_case("KSpu3x_Du3", 1, n=n, length=length, dt=0.01)  # lam = 1.5
-    np.testing.assert_allclose(
-        np.asarray(model.tendency(jnp.asarray(u))), ks - 1.5 * 1.5 * u**2 * u_x, atol=1e-12
-    )
-
-    model = KSModel.from_medida_case("KS", 4, n=n, length=length, dt=0.01)  # (1, 0, 0)
-    np.testing.assert_allclose(np.asarray(model.tendency(jnp.asarray(u))), -u * u_x, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(spectral_derivative(jnp.asarray(u), length, 3)), u_xxx, atol=1e-12)
-
-
-def test_medida_cases_table():
-    assert MEDIDA_CASES[("KS", 1)] == (0.0, 1.0, 1.0)
-    assert MEDIDA_CASES[("KS", 10)] == (2.0, 2.0, 2.0)
-    assert MEDIDA_CASES[("KS", 12)] == (0.5, 0.0, 1.0)
-    assert MEDIDA_CASES[("KSpu3x", 23)] == (1.0, 1.0, 0.0, 0.5)
-    assert MEDIDA_CASES[("KSpu3x_Du3", 3)] == (1.0, 1.0, 1.0, 0.015)
-    assert sum(f == "KS" for f, _ in MEDIDA_CASES) == 12
-    with pytest.raises(ValueError, match="MEDIDA case"):
-        KSModel.from_medida_case("KS", 13)
-
-
 def test_initial_conditions():
     u = medida_initial_condition(1024, 100.0)
     x = -50 + 100 * np.arange(1024) / 1024
@@ -274,7 +179,7 @@ def test_initial_conditions():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# (e) the recipe: chaotic, bounded trajectories; generate, pairs, grid
+# (d) the recipe: chaotic, bounded trajectories; generate, pairs, grid
 
 
 @pytest.fixture(scope="module")
@@ -347,7 +252,7 @@ def test_generate_deterministic_ic_float64():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# (f) bad specifications raise before any work
+# (e) bad specifications raise before any work
 
 
 @pytest.mark.parametrize(
@@ -403,26 +308,13 @@ def test_bad_solver_arguments_raise():
     with pytest.raises(TypeError, match="u0"):
         ks_solve(u0 + 0j, length=1.0, dt=0.1, n_steps=1)
     with pytest.raises(ValueError, match="n"):
-        KSModel(33, 1.0, 0.1)
-    with pytest.raises(ValueError, match="extra_linear"):
-        KSModel(32, 1.0, 0.1, extra_linear=np.ones(5))
-    with pytest.raises(TypeError, match="extra_nonlinear"):
-        KSModel(32, 1.0, 0.1, extra_nonlinear=3.0)
-    with pytest.raises(ValueError, match="u"):
-        KSModel(32, 1.0, 0.1)(np.zeros(32), np.zeros(16))
-    with pytest.raises(ValueError, match="n"):
         medida_initial_condition(1023)
 
 
 def test_float32_default_and_transforms(kt_reference):
-    """float32 by default, close to the float64 reference; the model jit-compiles and vmaps."""
+    """float32 by default, close to the float64 reference."""
     u0 = jnp.asarray(kassam_trefethen_initial_condition(KT_N, KT_L), jnp.float32)
     u = ks_solve(u0, length=KT_L, dt=1 / 8, n_steps=16, save_every=16, include_init=False)
     assert u.dtype == jnp.float32
     err = np.max(np.abs(np.asarray(u[0], np.float64) - kt_reference[-1]))
     assert err < 1e-4, err  # float32 round-off growth; the time error at dt = 1/8 is 5e-9
-    model = KSModel(KT_N, KT_L, 1 / 64)
-    batch = jnp.stack([u0, 2 * u0])
-    out = jax.jit(jax.vmap(model))(batch, batch)
-    assert out.shape == (2, KT_N) and out.dtype == jnp.float32
-    np.testing.assert_allclose(np.asarray(out[0]), np.asarray(model(u0, u0)), rtol=1e-5, atol=1e-5)
