@@ -26,7 +26,7 @@ from scimlx.datasets._kuramoto_sivashinsky import (
     spectral_derivative,
 )
 
-__all__ = ["MEDIDA_CASES", "KSModel"]
+__all__ = ["MEDIDA_CASES", "KSModel", "medida_case_error"]
 
 
 MEDIDA_CASES: dict[tuple[str, int], tuple[float, ...]] = {
@@ -59,6 +59,29 @@ MEDIDA_CASES: dict[tuple[str, int], tuple[float, ...]] = {
     ("KSpu3x_Du3", 22): (1.0, 0.0, 1.0, 0.15),
     ("KSpu3x_Du3", 23): (1.0, 1.0, 0.0, 0.15),
 }
+
+
+def medida_case_error(family: str, case: int) -> dict[str, float]:
+    """The model error of a MEDIDA case, as MEDIDA should discover it: the terms (named as in
+    [`PolynomialDerivativeLibrary`][scimlx.control.PolynomialDerivativeLibrary]) to add to the imperfect
+    model's right-hand side `u_t = ...` to recover the truth `u_t = -(u u_x + u_xx + u_xxxx)`.
+
+    For example `("KS", 1)`, the model without `u u_x`, gives `{"u u_x": -1.0}`, and `("KSpu3x", 2)`, the
+    model with a spurious `+ 0.5 u_xxx` on the left-hand side, gives `{"u_xxx": 0.5}`.
+    """
+    if (family, case) not in MEDIDA_CASES:
+        known = sorted({f for f, _ in MEDIDA_CASES})
+        raise ValueError(
+            f"unknown MEDIDA case ({family!r}, {case!r}); families {known}, cases: "
+            f"{sorted(c for f, c in MEDIDA_CASES if f == family) or 'none for this family'}"
+        )
+    values = MEDIDA_CASES[(family, case)]
+    out = {name: value - 1.0 for name, value in zip(("u u_x", "u_xx", "u_xxxx"), values[:3]) if value != 1.0}
+    if family == "KSpu3x":
+        out["u_xxx"] = values[3]
+    elif family == "KSpu3x_Du3" and values[0] != 0:  # the flux l1 (u^2 + lam u^3) / 2
+        out["u^2 u_x"] = 1.5 * values[0] * values[3]
+    return out
 
 
 class KSModel(eqx.Module):
@@ -159,12 +182,7 @@ class KSModel(eqx.Module):
         - `case`: the case number of MEDIDA's code (`case_select.py`; the paper numbers differ).
         - `n`, `length`, `dt`, `dealias`: as for `KSModel` (MEDIDA: 1024, 100, 5e-3, no dealiasing).
         """
-        if (family, case) not in MEDIDA_CASES:
-            known = sorted({f for f, _ in MEDIDA_CASES})
-            raise ValueError(
-                f"unknown MEDIDA case ({family!r}, {case!r}); families {known}, cases: "
-                f"{sorted(c for f, c in MEDIDA_CASES if f == family) or 'none for this family'}"
-            )
+        medida_case_error(family, case)  # checks the case
         values = MEDIDA_CASES[(family, case)]
         coefficients = values[:3]
         if family == "KS":
