@@ -20,6 +20,7 @@ _SUITES: dict[str, str] = {
     "pinn": "scimlx.bench._pinn:SUITE",
     "solvers": "scimlx.bench._solvers:SUITE",
     "sde": "scimlx.bench._sde:SUITE",
+    "control": "scimlx.bench._control:SUITE",
 }
 
 

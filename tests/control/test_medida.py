@@ -149,3 +149,12 @@ def test_case_errors():
     )
     with pytest.raises(ValueError, match="MEDIDA case"):
         medida_case_error("KS", 0)
+
+
+def test_bench_suite_lists_every_case():
+    from scimlx.bench import get_suite
+    from scimlx.control import MEDIDA_CASES
+
+    names = [c.name for c in get_suite("control").cases(True)]
+    assert {f"ks/{f}/{c}" for f, c in MEDIDA_CASES} <= set(names)
+    assert len(names) == len(set(names))
