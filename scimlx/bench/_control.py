@@ -18,6 +18,17 @@ advanced by CNAB2. Samples are spread evenly over the records (MEDIDA: 10).
   (`N_ens / n` in 0.25 .. 10, MEDIDA's code's observation), three seeds, and the figure
   `ensemble_<family>_<case>.png`.
 
+- `qg/<case>`: MEDIDA-QG's nine model-error cases (`scimlx.control.QG_CASES`) on the two-layer QG model at
+  the reference's grid (96 x 192) and constants, spun up 10,000 steps from small noise, every grid point
+  observed without noise: per layer the discovered terms, the relative coefficient error, the false terms
+  (above 1% of the case's largest coefficient; smaller ones counted) and the missed ones, with the
+  reference's library and with the gradient split into `∂_x` and `∂_y`; the relative RMSE of the PV after 5
+  time units (200 steps) from the last record, imperfect and corrected (split library) model.
+- `qg-sparse/<case>`: MEDIDA-QG's observations: 25% of the points, noise 0.001, interpolated by the
+  random-Fourier-feature network; the observed streamfunction's relative error and the discovery (split
+  library). Paper preset: the reference's network (1000 features, 4 x 1000, 200,000 steps), 10 samples;
+  `--quick`: 256 features, 4 x 128, 1,000 steps, 2 samples, so it measures what a CPU budget buys.
+
 Paper preset: MEDIDA's settings (`N = 1024`, spin-up 100, records over `t in [100, 200]`, 10 samples, `10 n =
 10,240` members). `--quick`: `N = 256` on the same domain, spin-up 50, 20 time units of records, 10 samples,
 `10 n = 2,560` members.
@@ -39,6 +50,13 @@ NOISE = 0.01
 FORECAST_STEPS = 200  # one time unit of model steps
 ENSEMBLE_RATIOS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 ENSEMBLE_CASES = (("KS", 1), ("KS", 3))
+QG = {
+    True: {"spinup": 10_000, "records": 50, "samples": 10, "sparse_samples": 2,
+           "interp": {"frequencies": 128, "width": 128, "depth": 4, "steps": 1000}},
+    False: {"spinup": 10_000, "records": 100, "samples": 10, "sparse_samples": 10, "interp": {}},
+}  # fmt: skip
+QG_SPARSE_CASES = (1006,)
+QG_FORECAST_STEPS = 200
 
 
 @functools.lru_cache(maxsize=2)
@@ -181,6 +199,94 @@ def ensemble_case(ctx: RunContext, family: str, case: int) -> dict[str, Any]:
     return out
 
 
+@functools.lru_cache(maxsize=2)
+def _qg_states(quick: bool):
+    """The reference QG run: spin-up from small noise, then one record per time unit (40 steps)."""
+    import jax
+    import numpy as np
+
+    from scimlx.control import TwoLayerQG
+
+    p = QG[quick]
+    with jax.enable_x64(True):
+        ref = TwoLayerQG()
+        q0 = 1e-2 * jax.random.normal(jax.random.key(0), (2, ref.ny, ref.nx))
+        n = p["spinup"] + 40 * p["records"]
+        states = np.asarray(jax.jit(lambda q: ref.run(q, n, save_every=40))(q0))
+    return ref, states[-p["records"] :]
+
+
+def _layer_scores(layers, expected) -> dict[str, Any]:
+    """Per layer: the terms, the relative coefficient error (`"not in library"` when a true term is not a
+    column), the false terms above 1% of the case's largest true coefficient, the count of smaller ones, and
+    the missed terms."""
+    import numpy as np
+
+    scale = max((abs(v) for e in expected for v in e.values()), default=1.0)
+    out: dict[str, Any] = {}
+    for k, (reg, exp) in enumerate(zip(layers, expected), start=1):
+        found = {n: c for n, (c, _) in reg.terms().items()}
+        w = np.asarray(reg.coefficients)
+        target = np.array([exp.get(n, 0.0) for n in reg.names])
+        out[f"q{k}_terms"] = {n: round(float(c), 4) for n, c in found.items()}
+        if not set(exp) <= set(reg.names):
+            out[f"q{k}_error"] = "not in library"
+        elif exp:
+            out[f"q{k}_error"] = float(np.linalg.norm(w - target) / np.linalg.norm(target))
+        else:
+            out[f"q{k}_error"] = float(np.linalg.norm(w) / scale)
+        extra = {n: c for n, c in found.items() if n not in exp}
+        out[f"q{k}_false"] = sorted(n for n, c in extra.items() if abs(c) >= 0.01 * scale)
+        out[f"q{k}_small"] = sum(abs(c) < 0.01 * scale for c in extra.values())
+        out[f"q{k}_missed"] = sorted(set(exp) - set(found))
+    return out
+
+
+def qg_case(ctx: RunContext, case: int) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+
+    from scimlx.control import QGLibrary, TwoLayerQG, medida_qg, qg_case_error
+
+    p = QG[ctx.quick]
+    ref, states = _qg_states(ctx.quick)
+    expected = qg_case_error(case)
+    out: dict[str, Any] = {"expected": expected}
+    with jax.enable_x64(True):
+        model = TwoLayerQG.from_case(case)
+        for label, lib in (("reference", QGLibrary()), ("split", QGLibrary(split_gradient=True))):
+            res = medida_qg(states, ref, model, samples=p["samples"], library=lib)
+            scores = _layer_scores(res.layers, expected)
+            out.update({f"{label}_{k}": v for k, v in scores.items()})
+        q = jnp.asarray(states[-1])
+        n = QG_FORECAST_STEPS
+        run = jax.jit(lambda m: m.run(q, n, save_every=n)[-1])
+        truth = run(ref)
+        for label, m in (("imperfect", model), ("corrected", res.model)):
+            err = float(jnp.sqrt(jnp.mean((run(m) - truth) ** 2)) / jnp.sqrt(jnp.mean(truth**2)))
+            out[f"forecast_{label}"] = err if err == err and err < 1e6 else "diverged"
+    out["target_met"] = not any(out[f"split_q{k}_{w}"] for k in (1, 2) for w in ("false", "missed"))
+    return out
+
+
+def qg_sparse_case(ctx: RunContext, case: int) -> dict[str, Any]:
+    import jax
+
+    from scimlx.control import QGLibrary, RFFInterpolator, TwoLayerQG, medida_qg, qg_case_error
+
+    p = QG[ctx.quick]
+    ref, states = _qg_states(ctx.quick)
+    expected = qg_case_error(case)
+    with jax.enable_x64(True):
+        model = TwoLayerQG.from_case(case)
+        res = medida_qg(states, ref, model, samples=p["sparse_samples"], sensors=0.25, noise=1e-3,
+                        interpolator=RFFInterpolator(**p["interp"]), library=QGLibrary(split_gradient=True),
+                        key=jax.random.key(ctx.seed), progress=ctx.progress)  # fmt: skip
+    out: dict[str, Any] = {"expected": expected, "observation_error": res.observation_error}
+    out.update(_layer_scores(res.layers, expected))
+    return out
+
+
 def _cases(quick: bool) -> list[Case]:
     from scimlx.control import MEDIDA_CASES
 
@@ -188,11 +294,15 @@ def _cases(quick: bool) -> list[Case]:
     cases += [
         Case(f"ensemble/{f}/{c}", lambda ctx, f=f, c=c: ensemble_case(ctx, f, c)) for f, c in ENSEMBLE_CASES
     ]
+    from scimlx.control import QG_CASES
+
+    cases += [Case(f"qg/{c}", lambda ctx, c=c: qg_case(ctx, c)) for c in QG_CASES]
+    cases += [Case(f"qg-sparse/{c}", lambda ctx, c=c: qg_sparse_case(ctx, c)) for c in QG_SPARSE_CASES]
     return cases
 
 
 SUITE = Suite(
     name="control",
-    description="MEDIDA model-error discovery: KS cases noise-free and noisy (with and without the EnKF)",
+    description="MEDIDA model-error discovery: KS (noise-free, noisy, EnKF) and two-layer QG cases",
     cases=_cases,
 )

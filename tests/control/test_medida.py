@@ -158,3 +158,14 @@ def test_bench_suite_lists_every_case():
     names = [c.name for c in get_suite("control").cases(True)]
     assert {f"ks/{f}/{c}" for f, c in MEDIDA_CASES} <= set(names)
     assert len(names) == len(set(names))
+
+
+@pytest.mark.slow
+def test_readme_medida_example_runs(x64):
+    from tests.readme import run_readme_block
+
+    # the block's global switch to float64 would leak into later tests: the fixture's scoped one stands in
+    ns = run_readme_block(11, "medida(truth, model)", {'jax.config.update("jax_enable_x64", True)': "pass"})
+    terms = ns["result"].regression.terms()
+    assert set(terms) == {"u_xxxx"}
+    assert terms["u_xxxx"][0] == pytest.approx(-1.007, abs=2e-3)  # the value the README prints
