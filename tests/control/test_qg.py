@@ -69,6 +69,7 @@ def test_linear_tendency_and_library_exact(x64):
     np.testing.assert_allclose(summed[..., 2], cols["psi1_x"] + cols["psi1_y"], atol=1e-12)
 
 
+@pytest.mark.slow
 def test_rossby_waves_second_order_in_time(x64):
     """Barotropic and baroclinic Rossby waves of one wavevector (the Jacobians vanish): phase speeds
     `-βk/K²` and `-βk/(K² + 2)`; leapfrog without the filter is second order."""
