@@ -6,7 +6,8 @@ random Fourier features in front of it (Tancik et al. 2020) fix that. Its networ
 `[-π, π)`, 500 frequencies `B ~ N(0, σ²)` with `σ = 10` giving the 1000 features `[cos 2πBv, sin 2πBv]`, four
 tanh layers of width 1000, a linear output; the loss the mean squared error over the mean squared target; Adam
 (AMSGrad) at 0.01 for 200,000 full-batch steps. Here the network is the suite's
-[`PINN`][scimlx.pinn.PINN] (one per field), trained by [`scimlx.train.fit`][].
+[`PINN`][scimlx.pinn.PINN] (one per field), trained by [`scimlx.train.fit`][]: a part of another family that
+this method is built from, as the design allows, rather than a second Fourier-feature MLP.
 """
 
 import equinox as eqx
