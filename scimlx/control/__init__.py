@@ -21,5 +21,6 @@ from ._medida_qg import medida_qg as medida_qg
 from ._qg import QG_CASES as QG_CASES
 from ._qg import TwoLayerQG as TwoLayerQG
 from ._qg import qg_case_error as qg_case_error
+from ._qg import qg_topography as qg_topography
 from ._rvm import RVMResult as RVMResult
 from ._rvm import rvm as rvm

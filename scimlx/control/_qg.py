@@ -32,7 +32,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from scimlx.core.validate import check_int, check_number
 
-__all__ = ["QG_CASES", "TwoLayerQG", "qg_case_error"]
+__all__ = ["QG_CASES", "TwoLayerQG", "qg_case_error", "qg_topography"]
 
 _REFERENCE = dict(nu=1e-6, tau_d1=0.01, tau_d2=0.01, tau_f=0.07, beta=0.196, c_jac=1.0)
 
@@ -74,6 +74,27 @@ def qg_case_error(case: int) -> tuple[dict[str, float], dict[str, float]]:
     if r["beta"] != m["beta"]:
         one["psi1_x"], two["psi2_x"] = -(r["beta"] - m["beta"]), -(r["beta"] - m["beta"])
     return one, two
+
+
+def qg_topography(
+    model: "TwoLayerQG",
+    heights=(20.0, 20.0, 20.0, 20.0),
+    centres=((0.0, 0.0), (-10.0, -5.0), (0.0, 20.0), (0.0, -20.0)),
+    width: float = 5.0,
+) -> np.ndarray:
+    """MEDIDA-QG's topographic PV: Gaussian mountains of the given heights at `centres` `(x, y)`, on `model`'s
+    grid, `(ny, nx)`. As the reference codes it, the y-exponent is `(y - y0)² / (2 · 2 width)` (not
+    `2 width²`). Reference run: four mountains of 20; its topography-error variant gives the model heights
+    `(20, 10, 15, 5)`. That error enters as `J(ψ_2, ΔR)`, which the reference's library does not hold."""
+    if len(heights) != len(centres):
+        raise ValueError(f"`heights` ({len(heights)}) and `centres` ({len(centres)}) must match")
+    width = check_number("width", width, low=0.0, low_open=True)
+    x, y = model.coordinates
+    xx, yy = np.meshgrid(x, y)
+    out = np.zeros_like(xx)
+    for h, (x0, y0) in zip(heights, centres):
+        out += h * np.exp(-((xx - x0) ** 2) / (2 * width**2) - (yy - y0) ** 2 / (2 * width * 2))
+    return out
 
 
 class TwoLayerQG(eqx.Module):

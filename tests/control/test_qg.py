@@ -16,6 +16,7 @@ from scimlx.control import (
     corrected_qg_model,
     medida_qg,
     qg_case_error,
+    qg_topography,
 )
 from scimlx.core import Box
 
@@ -110,6 +111,20 @@ def test_case_errors():
         assert set(one) <= names and set(two) <= names
     with pytest.raises(ValueError, match="case"):
         qg_case_error(1010)
+
+
+def test_topography():
+    """The reference's mountains, its y-exponent as coded; a run with them keeps the PV finite."""
+    m = TwoLayerQG(16, 32)
+    r = qg_topography(m)
+    x, y = m.coordinates
+    i, j = np.argmin(np.abs(y)), np.argmin(np.abs(x))
+    assert r.shape == (32, 16) and r[i, j] == pytest.approx(20.0, rel=0.05)
+    one = qg_topography(m, heights=(1.0,), centres=((0.0, 0.0),))
+    xx, yy = np.meshgrid(x, y)
+    np.testing.assert_allclose(one, np.exp(-(xx**2) / 50 - yy**2 / 20))
+    with pytest.raises(ValueError, match="heights"):
+        qg_topography(m, heights=(1.0, 2.0))
 
 
 @pytest.fixture(scope="module")
