@@ -117,17 +117,17 @@ def _forecast_rmse(model, truth, starts) -> float:
     return float(np.mean(errs))
 
 
-def ks_case(ctx: RunContext, family: str, case: int) -> dict[str, Any]:
+def ks_clean(quick: bool, family: str, case: int) -> dict[str, Any]:
+    """The noise-free discovery of one KS case and the forecast errors (the first part of `ks_case`)."""
     import jax
     import numpy as np
 
-    from scimlx.control import Assimilation, KSModel, medida, medida_case_error
+    from scimlx.control import KSModel, medida, medida_case_error
 
-    p = PRESETS[ctx.quick]
-    truth = _truth(ctx.quick)
+    p = PRESETS[quick]
+    truth = _truth(quick)
     expected = medida_case_error(family, case)
     out: dict[str, Any] = {"expected": expected}
-    key = jax.random.key(ctx.seed)
     with jax.enable_x64(True):
         model = KSModel.from_medida_case(family, case, n=p["n"], length=LENGTH, dt=MODEL_DT)
         clean = medida(truth, model, samples=p["samples"])
@@ -137,8 +137,23 @@ def ks_case(ctx: RunContext, family: str, case: int) -> dict[str, Any]:
         starts = np.linspace(10, truth.shape[0] - FORECAST_STEPS - 1, 5).astype(int)
         imperfect = _forecast_rmse(model, truth, starts)
         corrected = _forecast_rmse(clean.model, truth, starts)
-        out["forecast_imperfect"] = "diverged" if not np.isfinite(imperfect) else imperfect
-        out["forecast_corrected"] = "diverged" if not np.isfinite(corrected) else corrected
+    out["forecast_imperfect"] = "diverged" if not np.isfinite(imperfect) else imperfect
+    out["forecast_corrected"] = "diverged" if not np.isfinite(corrected) else corrected
+    return out
+
+
+def ks_case(ctx: RunContext, family: str, case: int) -> dict[str, Any]:
+    import jax
+
+    from scimlx.control import Assimilation, KSModel, medida, medida_case_error
+
+    p = PRESETS[ctx.quick]
+    truth = _truth(ctx.quick)
+    expected = medida_case_error(family, case)
+    out = ks_clean(ctx.quick, family, case)
+    key = jax.random.key(ctx.seed)
+    with jax.enable_x64(True):
+        model = KSModel.from_medida_case(family, case, n=p["n"], length=LENGTH, dt=MODEL_DT)
         members = 10 * p["n"]
         variants = {
             "noise": dict(noise=NOISE),
