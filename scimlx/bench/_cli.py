@@ -272,6 +272,7 @@ def _bench(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         cases=args.cases,
+        plots=not args.no_plots,
     )
     bad = [r for r in result["rows"] if r["status"] in ("error", "missed target")]
     for r in bad:
@@ -478,6 +479,7 @@ def _parser() -> argparse.ArgumentParser:
     pb.add_argument("--out", default=None, help="output directory (default runs/<suite>/<timestamp>/)")
     pb.add_argument("--overwrite", action="store_true", help="allow writing into a directory with results")
     pb.add_argument("--no-progress", action="store_true", help="no progress bars")
+    pb.add_argument("--no-plots", action="store_true", help="no PNG figures (results.md has tables only)")
     pb.add_argument(
         "--cases", default=None, metavar="PATTERNS",
         help="run only the cases matching these comma-separated shell patterns, e.g. 'sampling/peak_2d/*'",

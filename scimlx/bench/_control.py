@@ -197,7 +197,7 @@ def ensemble_case(ctx: RunContext, family: str, case: int) -> dict[str, Any]:
         ]  # fmt: skip
     out: dict[str, Any] = {f"ratio={r:g}": float(np.median(e)) for r, e in errors.items()}
     out["no_filter"] = float(np.median(no_filter))
-    if ctx.out_dir is not None:
+    if ctx.plotting:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(4.6, 3.4))
@@ -209,8 +209,7 @@ def ensemble_case(ctx: RunContext, family: str, case: int) -> dict[str, Any]:
                title=f"{family} case {case}, 1% noise, n = {p['n']}")  # fmt: skip
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(ctx.out_dir / f"ensemble_{family}_{case}.png", dpi=110)
-        plt.close(fig)
+        ctx.save_figure(fig, f"ensemble_{family}_{case}")
     return out
 
 

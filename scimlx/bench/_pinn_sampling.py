@@ -88,15 +88,12 @@ def run_case(ctx: RunContext, problem_name: str, sampler_name: str) -> dict[str,
             n_final = int(state["points"].shape[0])
         per_step = res.seconds_per_step * steps / s["steps"]  # per solution step (DAS's flow steps included)
         rows.append((res.final_error, res.final_mse, res.residual_cv, per_step, n_final))
-        if i == 0 and problem.ndim == 2 and ctx.out_dir is not None:
-            import matplotlib.pyplot as plt
-
+        if i == 0 and problem.ndim == 2 and ctx.plotting:
             pts = None if state is None else np.asarray(state["points"])
             if state is not None and "weights" in state:  # a grown set: its rows in use
                 pts = pts[np.asarray(state["weights"]) > 0]
             fig = plot_points(problem, res.model, pts, title=f"{problem_name}, {sampler_name}")
-            fig.savefig(ctx.out_dir / f"sampling_{problem_name}_{sampler_name}.png", dpi=110)
-            plt.close(fig)
+            ctx.save_figure(fig, f"sampling_{problem_name}_{sampler_name}")
     a = np.asarray(rows, dtype=float)
     return {
         "rel_l2_mean": float(a[:, 0].mean()),

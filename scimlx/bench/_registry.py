@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pathlib
 from collections.abc import Callable
 from typing import Any
 
@@ -34,12 +35,39 @@ class RunContext:
     - `seed`: the run's seed; a case derives its keys from it.
     - `out_dir`: the run directory (a case may write figures or checkpoints there).
     - `progress`: whether long work shows progress bars.
+    - `plots`: whether the case draws its figures (`--no-plots` turns them off); see
+        [`save_figure`][scimlx.bench.RunContext.save_figure].
     """
 
     quick: bool
     seed: int
     out_dir: Any
     progress: bool = True
+    plots: bool = True
+
+    @property
+    def plotting(self) -> bool:
+        """Whether figures are wanted: plots are on and there is a run directory to hold them."""
+        return self.plots and self.out_dir is not None
+
+    def save_figure(self, fig: Any, name: str) -> str | None:
+        """Save a matplotlib figure as `<out_dir>/<name>.png` and close it; returns the file name, or `None`
+        (the figure closed unsaved) when figures are off. The report of the run embeds every PNG a case
+        writes, under the case's name."""
+        import re
+
+        import matplotlib.pyplot as plt
+
+        try:
+            if not self.plotting:
+                return None
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"`name` must be a non-empty string, got {name!r}")
+            file = re.sub(r"[^A-Za-z0-9._=+-]+", "_", name.strip()).strip("_") + ".png"
+            fig.savefig(pathlib.Path(self.out_dir) / file, dpi=110)
+            return file
+        finally:
+            plt.close(fig)
 
 
 @dataclasses.dataclass(frozen=True)

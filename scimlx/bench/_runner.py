@@ -69,6 +69,21 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _figures_since(out_dir: pathlib.Path, since: float) -> list[str]:
+    """The PNG files in `out_dir` written at or after the time `since` (a case's figures), sorted."""
+    return sorted(p.name for p in out_dir.glob("*.png") if p.stat().st_mtime >= since - 1e-3)
+
+
+def _figures_section(rows: list[dict[str, Any]]) -> str:
+    """The markdown that embeds each case's figures under its name."""
+    parts = [
+        f"\n### {r['case']}\n\n" + "\n".join(f"![{r['case']}: {f}]({f})" for f in r["figures"]) + "\n"
+        for r in rows
+        if r.get("figures")
+    ]
+    return "\n## Figures\n" + "".join(parts) if parts else ""
+
+
 def _default_dir(suite: str) -> pathlib.Path:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = pathlib.Path("runs") / suite / stamp
@@ -103,6 +118,7 @@ def run_suite(
     progress: bool = True,
     echo: bool = True,
     cases: str | None = None,
+    plots: bool = True,
 ) -> dict[str, Any]:
     """Run every case of a suite and write `results.json`, `results.csv` and `results.md`.
 
@@ -125,6 +141,8 @@ def run_suite(
     - `echo`: print the table when done.
     - `cases`: run only the cases whose names match one of these comma-separated shell patterns (e.g.
         `"sampling/peak_2d/*"`); default all.
+    - `plots`: let the cases draw their PNG figures (training curves, predictions against the truth, residual
+        histories) into `out`; `results.md` embeds them under each case's name.
 
     **Returns:** the content of `results.json`.
     """
@@ -142,7 +160,7 @@ def run_suite(
         )
     selected = select_cases(suite.cases(quick), cases)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(quick=quick, seed=seed, out_dir=out_dir, progress=progress)
+    ctx = RunContext(quick=quick, seed=seed, out_dir=out_dir, progress=progress, plots=bool(plots))
 
     rows = []
     started = time.time()
@@ -158,7 +176,7 @@ def run_suite(
                 row.update(status="skipped", note=case.skip_reason)
                 rows.append(row)
                 continue
-            t0 = time.perf_counter()
+            t0, wall0 = time.perf_counter(), time.time()
             try:
                 figures = dict(case.run(ctx))
             except Interrupted as e:  # the case stopped at its own safe point (a checkpoint, a data chunk)
@@ -172,6 +190,9 @@ def run_suite(
                 row["status"] = "missed target" if met is False else "ok"
                 row.update(figures)
             row["wall_s"] = time.perf_counter() - t0
+            drawn = _figures_since(out_dir, wall0) if plots else []
+            if drawn:
+                row["figures"] = drawn
             rows.append(row)
             if stopped is None and stop.requested:
                 stopped = f"stopped after {case.name}"
@@ -189,7 +210,7 @@ def run_suite(
         "machine": _machine(),
         "rows": rows,
     }
-    table_rows = [{k: v for k, v in r.items() if k != "traceback"} for r in rows]
+    table_rows = [{k: v for k, v in r.items() if k not in ("traceback", "figures")} for r in rows]
     atomic_write(out_dir / "results.json", json.dumps(result, indent=2, default=str).encode())
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=_columns(table_rows))
@@ -203,7 +224,7 @@ def run_suite(
         f"{m['cpu_count']} CPU cores, {result['started']}\n\n"
     )
     table = markdown_table(table_rows)
-    atomic_write(out_dir / "results.md", (header + table + "\n").encode())
+    atomic_write(out_dir / "results.md", (header + table + "\n" + _figures_section(rows)).encode())
     result["out_dir"] = str(out_dir)
     if echo:
         print(table)

@@ -94,7 +94,7 @@ def approximation_case(ctx: RunContext, kind: str) -> dict[str, Any]:
     out: dict[str, Any] = {"hursts": list(HURSTS)}
     out.update({f"K={k}": [float(f"{e:.3g}") for e in v] for k, v in by_k.items()})
     out.update({f"gamma_max={g:g}": [float(f"{e:.3g}") for e in v] for g, v in by_gmax.items()})
-    if ctx.out_dir is not None:
+    if ctx.plotting:
         import matplotlib.pyplot as plt
 
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -105,8 +105,7 @@ def approximation_case(ctx: RunContext, kind: str) -> dict[str, Any]:
         axes[1].set(xlabel="γ_max (K = 5)", xscale="log", title=f"type {kind}")
         axes[0].legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(ctx.out_dir / f"approximation_{kind}.png", dpi=110)
-        plt.close(fig)
+        ctx.save_figure(fig, f"approximation_{kind}")
     return out
 
 
@@ -161,7 +160,7 @@ def bridge_case(ctx: RunContext, hurst: float, theta: float) -> dict[str, Any]:
         cov = fbm_covariance(ts, hurst, "I")
         fbm_band = np.sqrt(np.clip(np.diag(cov) - cov[:, -1] ** 2 / (cov[-1, -1] + obs_sigma**2), 0, None))
         out["fbm_std_at_1"] = float(fbm_band[n // 2])
-    if ctx.out_dir is not None:
+    if ctx.plotting:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -175,8 +174,7 @@ def bridge_case(ctx: RunContext, hurst: float, theta: float) -> dict[str, Any]:
         ax.set(xlabel="t", title=f"bridge, H={hurst}, θ={theta}")
         ax.legend(fontsize=7, loc="lower left")
         fig.tight_layout()
-        fig.savefig(ctx.out_dir / f"bridge_H{hurst}_theta{theta}.png", dpi=110)
-        plt.close(fig)
+        ctx.save_figure(fig, f"bridge_H{hurst}_theta{theta}")
     out["target_met"] = out["band_error_max"] < 0.15
     return out
 
@@ -424,7 +422,7 @@ def fkc_case(ctx: RunContext, name: str) -> dict[str, Any]:
     floor = [w2_samples(ref[:sub], ref[2 * sub + i * sub : 3 * sub + i * sub]) for i in range(2)]
     out["w2sq_floor"] = float(np.mean(floor))
     out["mmd_floor"] = mmd_rbf(ref[:sub], ref[2 * sub : 3 * sub])
-    if ctx.out_dir is not None:
+    if ctx.plotting:
         import matplotlib.pyplot as plt
 
         panels = {"exact": ref[: s["particles"]], **first}
@@ -435,8 +433,7 @@ def fkc_case(ctx: RunContext, name: str) -> dict[str, Any]:
             ax.set(title=label.replace("_", " "), xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
         fig.suptitle(f"{name}: seed 0, {s['particles']} particles, {s['steps']} steps", fontsize=9)
         fig.tight_layout()
-        fig.savefig(ctx.out_dir / f"fkc_{name.replace('/', '_')}.png", dpi=110)
-        plt.close(fig)
+        ctx.save_figure(fig, f"fkc_{name.replace('/', '_')}")
     return out
 
 

@@ -19,8 +19,13 @@ def test_list_shows_catalogue_and_suites(capsys):
     assert "| smoke |" in out and "| pinn |" in out
     assert main(["list", "problems"]) == 0
     out = capsys.readouterr().out
-    for name in ("helmholtz_2d", "klein_gordon_2p1d", "flow_mixing_2p1d", "nonlinear_diffusion_2p1d",
-                 "allen_cahn_1d"):
+    for name in (
+        "helmholtz_2d",
+        "klein_gordon_2p1d",
+        "flow_mixing_2p1d",
+        "nonlinear_diffusion_2p1d",
+        "allen_cahn_1d",
+    ):
         assert f"| {name} |" in out
 
 
@@ -80,10 +85,26 @@ def toy_suite(monkeypatch):
     def broken(ctx):
         raise RuntimeError("diverged")
 
-    suite = Suite("toy", "a toy suite", lambda quick: [
-        Case("ok", ok), Case("missed", missed), Case("broken", broken),
-        Case("later", ok, skip_reason="needs a GPU"),
-    ])
+    def drawn(ctx):
+        if ctx.plotting:
+            import matplotlib.pyplot as plt
+
+            fig, ax = plt.subplots()
+            ax.plot([0, 1], [1, 0])
+            assert ctx.save_figure(fig, "loss curve/seed 0") == "loss_curve_seed_0.png"
+        return {"value": 0.0}
+
+    suite = Suite(
+        "toy",
+        "a toy suite",
+        lambda quick: [
+            Case("ok", ok),
+            Case("missed", missed),
+            Case("broken", broken),
+            Case("later", ok, skip_reason="needs a GPU"),
+            Case("drawn", drawn),
+        ],
+    )
     import types
 
     module = types.ModuleType("toy_suite_module")
@@ -102,18 +123,31 @@ def test_run_writes_every_row_and_never_overwrites(toy_suite, tmp_path, capsys):
     assert rows["broken"]["status"] == "error" and "RuntimeError: diverged" in rows["broken"]["note"]
     assert rows["later"]["status"] == "skipped" and rows["later"]["note"] == "needs a GPU"
     saved = json.loads((out / "results.json").read_text())
-    assert [r["case"] for r in saved["rows"]] == ["ok", "missed", "broken", "later"]
+    assert [r["case"] for r in saved["rows"]] == ["ok", "missed", "broken", "later", "drawn"]
     assert saved["seed"] == 2 and saved["preset"] == "paper" and "jax" in saved["machine"]
     csv_lines = (out / "results.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("case,status") and len(csv_lines) == 5
+    assert csv_lines[0].startswith("case,status") and len(csv_lines) == 6
     md = (out / "results.md").read_text()
     assert "| broken | error |" in md and "| later | skipped |" in md
+    # a case's figures: written beside the tables, listed in its row, embedded under its name
+    assert rows["drawn"]["figures"] == ["loss_curve_seed_0.png"] and "figures" not in rows["ok"]
+    assert (out / "loss_curve_seed_0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Figures\n\n### drawn\n\n![drawn: loss_curve_seed_0.png](loss_curve_seed_0.png)" in md
+    assert "figures" not in csv_lines[0]
     with pytest.raises(FileExistsError, match="already holds.*`overwrite=True`"):
         run_suite("toy", out=out, progress=False)
     run_suite("toy", out=out, overwrite=True, progress=False, echo=False)
     # the command exits non-zero when a case errors or misses its target
     assert main(["bench", "toy", "--out", str(tmp_path / "cli"), "--no-progress"]) == 1
     assert "broken: error" in capsys.readouterr().err
+
+
+def test_no_plots_draws_nothing(toy_suite, tmp_path):
+    result = run_suite("toy", out=tmp_path / "a", progress=False, echo=False, cases="drawn", plots=False)
+    assert "figures" not in result["rows"][0] and not list((tmp_path / "a").glob("*.png"))
+    assert "## Figures" not in (tmp_path / "a" / "results.md").read_text()
+    assert main(["bench", "toy", "--cases", "drawn", "--no-plots", "--out", str(tmp_path / "b")]) == 0
+    assert not list((tmp_path / "b").glob("*.png"))
 
 
 def test_cases_selects_by_pattern(toy_suite, tmp_path, capsys):
@@ -137,7 +171,9 @@ def test_smoke_suite_reaches_its_target(tmp_path):
     out = tmp_path / "smoke"
     proc = subprocess.run(
         [sys.executable, "-m", "scimlx.bench._cli", "bench", "smoke", "--out", str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     row = json.loads((out / "results.json").read_text())["rows"][0]
     assert row["rel_l2"] < 1e-2

@@ -17,15 +17,30 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 # The cheapest recipe to compile; chunks of one sample, each kept on disk (about 2 s of work in all): a Ctrl-C
 # sent once the first chunk is there lands well before the last.
 N = 150
-ARGS = ["data", "generate", "burgers_1d", "--n", str(N), "--chunk-size", "1", "--resolution", "32",
-        "--param", "dt=0.01", "--no-progress"]
+ARGS = [
+    "data",
+    "generate",
+    "burgers_1d",
+    "--n",
+    str(N),
+    "--chunk-size",
+    "1",
+    "--resolution",
+    "32",
+    "--param",
+    "dt=0.01",
+    "--no-progress",
+]
 
 
 def _start(cache):
     env = {**os.environ, "SCIMLX_DATA": str(cache), "SCIMLX_JAX_CACHE": "0", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "scimlx.bench._cli", *ARGS],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines: list[str] = []
     pump = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
