@@ -17,3 +17,13 @@ from ._registry import (
 )
 from ._runner import markdown_table as markdown_table
 from ._runner import run_suite as run_suite
+
+__all__ = [
+    "Case",
+    "RunContext",
+    "Suite",
+    "get_suite",
+    "suite_names",
+    "markdown_table",
+    "run_suite",
+]

@@ -72,7 +72,8 @@ class RunContext:
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One benchmark case: a name and a function of the [`RunContext`][] returning a dict of figures.
+    """One benchmark case: a name and a function of the [`RunContext`][scimlx.bench.RunContext] returning a
+    dict of figures.
 
     **Arguments:**
 

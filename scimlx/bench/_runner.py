@@ -128,7 +128,7 @@ def run_suite(
 
     A first Ctrl-C stops the suite after the running case (or at the case's own next safe point): the
     results so far are written, the cases not run get `status = "interrupted"`, and
-    [`scimlx.Interrupted`][] is raised saying where the results are.
+    [`scimlx.Interrupted`][scimlx.train.Interrupted] is raised saying where the results are.
 
     **Arguments:**
 

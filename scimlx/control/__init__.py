@@ -24,3 +24,28 @@ from ._qg import qg_case_error as qg_case_error
 from ._qg import qg_topography as qg_topography
 from ._rvm import RVMResult as RVMResult
 from ._rvm import rvm as rvm
+
+__all__ = [
+    "EnKF",
+    "GaspariCohn",
+    "gaspari_cohn",
+    "RFFInterpolator",
+    "MEDIDA_CASES",
+    "KSModel",
+    "medida_case_error",
+    "PolynomialDerivativeLibrary",
+    "QGLibrary",
+    "Assimilation",
+    "MEDIDAResult",
+    "corrected_model",
+    "medida",
+    "QGMEDIDAResult",
+    "corrected_qg_model",
+    "medida_qg",
+    "QG_CASES",
+    "TwoLayerQG",
+    "qg_case_error",
+    "qg_topography",
+    "RVMResult",
+    "rvm",
+]

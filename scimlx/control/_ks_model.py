@@ -89,7 +89,7 @@ class KSModel(eqx.Module):
 
     The model is `u_t = L u + N(u)` with `L = l2 k^2 - l3 k^4 + extra_linear` and
     `N = -l1 (u^2 / 2)_x + extra_nonlinear(u)`, advanced pseudo-spectrally by the core
-    [`scimlx.core.stepping.CNAB2`][] (Crank-Nicolson for `L`, second-order Adams-Bashforth for `N`):
+    `scimlx.core.stepping.CNAB2` (Crank-Nicolson for `L`, second-order Adams-Bashforth for `N`):
     `u_next = model(u_prev, u)` from the states at `t - dt` and `t`, in physical space. MEDIDA
     (`dt = 5e-3 = 5` truth steps) predicts `truth[t]` from `truth[t - 10]` and `truth[t - 5]`.
 

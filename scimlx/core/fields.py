@@ -1,4 +1,5 @@
-"""Two derivative backends behind one interface: [`PointField`][] and [`GridField`][].
+"""Two derivative backends behind one interface: [`PointField`][scimlx.core.PointField] and
+[`GridField`][scimlx.core.GridField].
 
 An equation's `residual(field)` is written once against [`AbstractField`][] and runs on either backend:
 
@@ -46,7 +47,8 @@ Coefficient = Any  # a number, an array, a function of the point, or a field
 
 
 class AbstractField(eqx.Module):
-    """The interface shared by [`PointField`][] and [`GridField`][]."""
+    """The interface shared by [`PointField`][scimlx.core.PointField] and
+    [`GridField`][scimlx.core.GridField]."""
 
     time: eqx.AbstractVar[bool]
 

@@ -1,7 +1,8 @@
 """Domains, uniform grids and collocation samplers.
 
-A [`Box`][] is an axis-aligned box in any dimension; a [`Grid`][] is a uniform grid on a box, periodic or
-bounded per axis. The samplers draw collocation points for physics-informed losses.
+A [`Box`][scimlx.core.Box] is an axis-aligned box in any dimension; a [`Grid`][scimlx.core.Grid] is a
+uniform grid on a box, periodic or bounded per axis. The samplers draw collocation points for
+physics-informed losses.
 
 **Time convention.** A space-time domain is a box whose *last* coordinate is time: a point is
 `(x_1, ..., x_d, t)` and a space-time grid has time as its last axis. The same convention holds for the fields
@@ -118,7 +119,7 @@ class Box(eqx.Module):
 
 
 class Grid(eqx.Module):
-    """A uniform grid on a [`Box`][], periodic or bounded per axis.
+    """A uniform grid on a [`Box`][scimlx.core.Box], periodic or bounded per axis.
 
     A bounded axis of `n` points holds both walls: `x_i = lo + i h`, `h = (hi - lo) / (n - 1)`. A periodic
     axis of `n` points excludes the right end (it is the left end again): `x_i = lo + i h`,

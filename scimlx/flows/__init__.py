@@ -13,3 +13,17 @@ from ._krnet import sample_in_box as sample_in_box
 from ._layers import ActNorm as ActNorm
 from ._layers import AffineCoupling as AffineCoupling
 from ._layers import Reverse as Reverse
+
+__all__ = [
+    "AbstractBijector",
+    "AbstractFlow",
+    "Chain",
+    "KRnet",
+    "LogitBox",
+    "QuadraticCDF",
+    "RealNVP",
+    "sample_in_box",
+    "ActNorm",
+    "AffineCoupling",
+    "Reverse",
+]

@@ -8,3 +8,13 @@ from ._flax import NNXOperator as NNXOperator
 from ._flax import NNXPointModel as NNXPointModel
 from ._flax import to_linen as to_linen
 from ._flax import to_nnx as to_nnx
+
+__all__ = [
+    "Constant",
+    "LinenOperator",
+    "LinenPointModel",
+    "NNXOperator",
+    "NNXPointModel",
+    "to_linen",
+    "to_nnx",
+]

@@ -312,7 +312,7 @@ class MgNO(eqx.Module):
 
     Called on one sample, `model(x, state) -> (y, state)` (stateless: the state passes through), with `x` of
     shape `(in_channels, *grid)` and `y` of shape `(out_channels, *grid)`; batches through
-    [`scimlx.operators.apply_batch`][]. The paper's settings are in [`scimlx.operators.MGNO_CONFIGS`][].
+    [`scimlx.operators.apply_batch`][]. The paper's settings are in `scimlx.operators.MGNO_CONFIGS`.
 
     **Arguments:**
 
@@ -398,7 +398,7 @@ class MgNO(eqx.Module):
 
     @classmethod
     def from_config(cls, name: str, *, key: PRNGKeyArray, **overrides) -> MgNO:
-        """The paper's configuration `name` (a key of [`scimlx.operators.MGNO_CONFIGS`][]), with `overrides`
+        """The paper's configuration `name` (a key of `scimlx.operators.MGNO_CONFIGS`), with `overrides`
         replacing any of its keyword arguments: `MgNO.from_config("darcy_rough", key=key)`."""
         check_choice("name", name, tuple(MGNO_CONFIGS), context="(the MgNO configurations)")
         return cls(**{**MGNO_CONFIGS[name], **overrides}, key=key)

@@ -45,7 +45,7 @@ class Problem(eqx.Module):
     **Arguments:**
 
     - `name`: a short name.
-    - `equation`: an equation of [`scimlx.core.equations`][].
+    - `equation`: an equation of the core's catalogue ([`scimlx.core.Equation`][]).
     - `box`: the domain; for a time-dependent problem a space-time box with time last.
     - `conditions`: boundary and initial conditions ([`Dirichlet`][scimlx.pinn.Dirichlet],
         [`Neumann`][scimlx.pinn.Neumann], [`Periodic`][scimlx.pinn.Periodic],

@@ -607,7 +607,7 @@ def get_sampler(name: str, **params) -> AbstractSampler:
 
     **Arguments:**
 
-    - `name`: one of [`SAMPLERS`][scimlx.pinn.SAMPLERS].
+    - `name`: one of `SAMPLERS`.
     - `**params`: the sampler's arguments.
     """
     if not isinstance(name, str) or name not in SAMPLERS:

@@ -22,3 +22,26 @@ from ._pretrained import pretrained_dcdm as pretrained_dcdm
 from ._pretrained import pretrained_info as pretrained_info
 from ._training import DCDMConfig as DCDMConfig
 from ._training import train_dcdm as train_dcdm
+
+__all__ = [
+    "BreakdownWarning",
+    "LinearOperator",
+    "SolveResult",
+    "as_operator",
+    "cg",
+    "pcg",
+    "DCDM_VARIANTS",
+    "DCDMNet",
+    "dcdm",
+    "dcdm_loss",
+    "lanczos",
+    "ritz_pairs",
+    "ritz_rhs",
+    "MultigridPreconditioner",
+    "multigrid_preconditioner",
+    "PRETRAINED",
+    "pretrained_dcdm",
+    "pretrained_info",
+    "DCDMConfig",
+    "train_dcdm",
+]

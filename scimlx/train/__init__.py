@@ -31,3 +31,35 @@ from ._step import GameStep as GameStep
 from ._step import GradientStep as GradientStep
 from ._step import Player as Player
 from ._step import TrainCarry as TrainCarry
+
+__all__ = [
+    "Interrupted",
+    "CheckpointError",
+    "load_checkpoint",
+    "read_checkpoint_metadata",
+    "save_checkpoint",
+    "CHECKPOINT_NAME",
+    "FitResult",
+    "NonFiniteLossError",
+    "fit",
+    "adam_l2",
+    "exponential_decay",
+    "lbfgs",
+    "one_cycle",
+    "one_cycle_momentum",
+    "step_decay",
+    "switch_at",
+    "RunOptions",
+    "Fixed",
+    "count_params",
+    "trainable",
+    "trainable_mask",
+    "Recipe",
+    "DATA_AXIS",
+    "data_mesh",
+    "AbstractTrainStep",
+    "GameStep",
+    "GradientStep",
+    "Player",
+    "TrainCarry",
+]

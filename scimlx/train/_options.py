@@ -24,7 +24,8 @@ class RunOptions:
 
     Every family's `train_*` takes one (`run=`), beside its recipe config (the paper's optimiser, schedule
     and loss), and [`scimlx.train.fit`][] takes one directly. A field left `None` takes the recipe's value
-    (for example an operator's 500 epochs and batch 20); see [`RunOptions.with_defaults`][].
+    (for example an operator's 500 epochs and batch 20); see
+    [`RunOptions.with_defaults`][scimlx.train.RunOptions.with_defaults].
 
     **Arguments:**
 
