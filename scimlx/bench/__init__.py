@@ -1,5 +1,9 @@
 """Benchmark suites and the `scimlx` command line."""
 
+from ._claims import Claim as Claim
+from ._claims import Verdict as Verdict
+from ._claims import rows_ok as rows_ok
+from ._claims import run_all as run_all
 from ._registry import (
     Case as Case,
 )
@@ -19,6 +23,10 @@ from ._runner import markdown_table as markdown_table
 from ._runner import run_suite as run_suite
 
 __all__ = [
+    "Claim",
+    "Verdict",
+    "rows_ok",
+    "run_all",
     "Case",
     "RunContext",
     "Suite",

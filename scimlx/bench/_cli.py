@@ -218,6 +218,7 @@ def _list(what: str) -> int:
         from ._registry import get_suite, suite_names
 
         rows = [{"suite": n, "description": get_suite(n).description} for n in suite_names()]
+        rows.append({"suite": "all", "description": "every suite but smoke, then one report of every claim"})
         print(markdown_table(rows))
     return 0
 
@@ -233,9 +234,60 @@ def _enable_compilation_cache() -> None:
         print(f"scimlx: warning: the compilation cache is off ({e})", file=sys.stderr)
 
 
+def _bench_all(args: argparse.Namespace) -> int:
+    """`scimlx bench all`: every suite, then one report of every claim."""
+    from ._claims import _REPORT
+    from ._registry import suite_names
+    from ._runner import _FILES, _default_dir
+
+    if args.cases is not None:
+        raise UsageError("`--cases` selects cases of one suite; with `all`, choose suites with `--suites`")
+    known = [s for s in suite_names() if s != "smoke"]
+    suites = known if args.suites is None else [s.strip() for s in args.suites.split(",") if s.strip()]
+    bad = [s for s in suites if s not in suite_names()]
+    if bad or not suites:
+        what = ",".join(bad) or repr(args.suites)
+        raise UsageError(f"`--suites` {what}: not suites; known: {', '.join(known)}")
+    _check_int("--seed", args.seed, 0, MAX_SEED)
+    if args.out is None:
+        out, flag = _default_dir("all"), "--out (default)"
+    else:
+        out, flag = pathlib.Path(args.out), "--out"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"`{flag}` {str(out)!r} is a file; give a directory")
+    existing = [f for f in _REPORT if (out / f).exists()]
+    existing += [f"{s}/{f}" for s in suites for f in _FILES if (out / s / f).exists()]
+    if existing and not args.overwrite:
+        raise UsageError(
+            f"`{flag}` {str(out)!r} already holds {', '.join(existing)}; choose another directory or pass "
+            "`--overwrite`"
+        )
+    _check_directory_writable(flag, out, out)
+    _import("jax", *(_registry_module(s) for s in suites))
+    _enable_compilation_cache()
+    from ._claims import run_all
+
+    result = run_all(quick=args.quick, seed=args.seed, out=out, overwrite=args.overwrite,
+                     progress=not args.no_progress, plots=not args.no_plots, suites=suites)  # fmt: skip
+    failed = [f"suite {s['suite']}: {s['status']}" for s in result["suites"] if s["status"] != "ran"]
+    failed += [
+        f"{s['suite']}/{r['case']}: error"
+        for s in result["suites"]
+        for r in s["rows"]
+        if r["status"] == "error"
+    ]
+    for line in failed:
+        print(line, file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from ._runner import _FILES, _default_dir
 
+    if args.suite == "all":
+        return _bench_all(args)
+    if args.suites is not None:
+        raise UsageError("`--suites` goes with `scimlx bench all`; a single suite takes `--cases`")
     _check_suite(args.suite)
     _check_int("--seed", args.seed, 0, MAX_SEED)
     if args.cases is not None:
@@ -473,13 +525,17 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("list", help="list the equation catalogue or the benchmark suites")
     pl.add_argument("what", nargs="?", default="all", choices=["equations", "problems", "suites", "all"])
     pb = sub.add_parser("bench", help="run a benchmark suite")
-    pb.add_argument("suite", help="a suite name (see `scimlx list suites`)")
+    pb.add_argument("suite", help="a suite (see `scimlx list suites`), or `all`: every suite and one report")
     pb.add_argument("--quick", action="store_true", help="the CPU-scale preset (minutes on a laptop)")
     pb.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
     pb.add_argument("--out", default=None, help="output directory (default runs/<suite>/<timestamp>/)")
     pb.add_argument("--overwrite", action="store_true", help="allow writing into a directory with results")
     pb.add_argument("--no-progress", action="store_true", help="no progress bars")
     pb.add_argument("--no-plots", action="store_true", help="no PNG figures (results.md has tables only)")
+    pb.add_argument(
+        "--suites", default=None, metavar="NAMES",
+        help="with `all`: only these comma-separated suites (default: all but smoke)",
+    )  # fmt: skip
     pb.add_argument(
         "--cases", default=None, metavar="PATTERNS",
         help="run only the cases matching these comma-separated shell patterns, e.g. 'sampling/peak_2d/*'",

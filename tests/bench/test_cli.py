@@ -183,3 +183,93 @@ def test_smoke_suite_reaches_its_target(tmp_path):
     else:
         assert proc.returncode == 1 and row["status"] == "missed target", proc.stderr
     assert row["rel_l2"] < row["rel_l2_after_adam"]  # the L-BFGS polish does its job
+
+
+@pytest.fixture
+def toy_claims(toy_suite, monkeypatch):
+    """Claims on the toy suite: one that holds, one on a failed case, one whose check breaks."""
+    import types
+
+    from scimlx.bench import Claim, Verdict, rows_ok
+
+    def value_claim(rows, quick):
+        return rows_ok(rows, "ok") or Verdict(
+            f"value {rows['ok']['value']:g}", rows["ok"]["value"] > 1, "rule"
+        )
+
+    def broken_claim(rows, quick):
+        return rows_ok(rows, "broken") or Verdict("?", True)
+
+    claims = [
+        Claim("Toy", "toy", "A et al. 2024", "the value exceeds 1", value_claim),
+        Claim("Broken", "toy", "B 2024", "never judged", broken_claim),
+        Claim("Bug", "toy", "C 2024", "a check that raises", lambda rows, quick: rows["nothing"]),
+        Claim("Elsewhere", "sde", "D 2024", "a suite not run", value_claim),
+    ]
+    module = types.ModuleType("scimlx.bench._claims_table")
+    module.CLAIMS = claims
+    monkeypatch.setitem(sys.modules, "scimlx.bench._claims_table", module)
+    return claims
+
+
+def test_all_writes_one_report_of_every_claim(toy_claims, tmp_path, capsys):
+    from scimlx.bench import run_all
+
+    out = tmp_path / "all"
+    result = run_all(suites=["toy"], seed=1, out=out, progress=False)
+    claims = {c["method"]: c for c in result["claims"]}
+    assert set(claims) == {"Toy", "Broken", "Bug"}  # the sde suite did not run: its claims are left out
+    assert claims["Toy"]["holds"] is True and claims["Toy"]["ours"] == "value 2.5"
+    assert (
+        claims["Broken"]["holds"] is None
+        and "broken: error (RuntimeError: diverged)" in claims["Broken"]["note"]
+    )
+    assert claims["Bug"]["holds"] is None and claims["Bug"]["note"].startswith(
+        "could not be checked: KeyError"
+    )
+    md = (out / "report.md").read_text()
+    assert "| Toy | A et al. 2024 | the value exceeds 1 | value 2.5 | yes | rule |" in md
+    assert "1 claims hold, 0 do not, 2 not judged." in md
+    assert "![toy drawn: loss_curve_seed_0.png](toy/loss_curve_seed_0.png)" in md
+    assert (out / "toy" / "loss_curve_seed_0.png").exists() and (out / "toy" / "results.md").exists()
+    assert json.loads((out / "report.json").read_text())["claims"][0]["method"] == "Toy"
+    assert "| Toy |" in capsys.readouterr().out
+    with pytest.raises(FileExistsError, match="report.md, report.json, toy/results.json"):
+        run_all(suites=["toy"], out=out, progress=False)
+    with pytest.raises(ValueError, match="`suites`"):
+        run_all(suites=["toy", "nope"], out=tmp_path / "x")
+
+
+def test_all_reports_a_suite_that_fails_and_runs_the_rest(toy_claims, tmp_path, monkeypatch):
+    from scimlx.bench import Suite, _registry, run_all
+
+    def no_cases(quick):
+        raise RuntimeError("cannot list")
+
+    module = type(sys)("failing_suite_module")
+    module.SUITE = Suite("failing", "fails as a whole", no_cases)
+    monkeypatch.setitem(sys.modules, "failing_suite_module", module)
+    monkeypatch.setitem(_registry._SUITES, "failing", "failing_suite_module:SUITE")
+    result = run_all(suites=["failing", "toy"], out=tmp_path / "r", progress=False, echo=False, plots=False)
+    status = {s["suite"]: s["status"] for s in result["suites"]}
+    assert status == {"failing": "error: RuntimeError: cannot list", "toy": "ran"}
+    assert not list((tmp_path / "r" / "toy").glob("*.png"))
+    assert (
+        "| failing | error: RuntimeError: cannot list | 0 / 0 |" in (tmp_path / "r" / "report.md").read_text()
+    )
+
+
+def test_all_on_the_command_line(toy_claims, tmp_path, capsys):
+    out = tmp_path / "cli"
+    # the toy suite has an erroring case: reported, and the exit status says so
+    assert main(["bench", "all", "--suites", "toy", "--out", str(out), "--no-progress"]) == 1
+    assert "toy/broken: error" in capsys.readouterr().err and (out / "report.md").exists()
+    assert main(["bench", "all", "--suites", "toy", "--out", str(out)]) == 2
+    assert "already holds report.md" in capsys.readouterr().err
+    assert main(["bench", "all", "--suites", "toy,nope", "--out", str(tmp_path / "a")]) == 2
+    assert "`--suites` nope: not suites" in capsys.readouterr().err
+    assert main(["bench", "all", "--cases", "ok", "--out", str(tmp_path / "b")]) == 2
+    assert "`--cases` selects cases of one suite" in capsys.readouterr().err
+    assert main(["bench", "toy", "--suites", "toy", "--out", str(tmp_path / "c")]) == 2
+    assert "`--suites` goes with `scimlx bench all`" in capsys.readouterr().err
+    assert not any((tmp_path / d).exists() for d in "abc")
