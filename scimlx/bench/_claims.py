@@ -82,6 +82,8 @@ def judge(claim: Claim, rows: dict[str, dict[str, Any]], quick: bool) -> Verdict
         return Verdict("—", None, f"could not be checked: {type(e).__name__}: {e}")
     if not isinstance(verdict, Verdict):
         return Verdict("—", None, f"the check returned {type(verdict).__name__}, not a Verdict")
+    if verdict.holds is not None and not isinstance(verdict.holds, bool):  # e.g. a NumPy bool
+        verdict = dataclasses.replace(verdict, holds=bool(verdict.holds))
     return verdict
 
 
@@ -219,11 +221,15 @@ def run_all(
         done.append(entry)
 
     by_suite = {s["suite"]: {r["case"]: r for r in s["rows"]} for s in done}
+    failed = {s["suite"]: s["status"] for s in done if s["status"] != "ran" and not s["rows"]}
     claims = []
     for claim in CLAIMS:
         if claim.suite not in by_suite:
             continue
-        v = judge(claim, by_suite[claim.suite], quick)
+        if claim.suite in failed:
+            v = Verdict("—", None, f"the {claim.suite} suite did not run: {failed[claim.suite]}")
+        else:
+            v = judge(claim, by_suite[claim.suite], quick)
         fields = {
             "method": claim.method,
             "suite": claim.suite,

@@ -241,7 +241,7 @@ def test_all_writes_one_report_of_every_claim(toy_claims, tmp_path, capsys):
 
 
 def test_all_reports_a_suite_that_fails_and_runs_the_rest(toy_claims, tmp_path, monkeypatch):
-    from scimlx.bench import Suite, _registry, run_all
+    from scimlx.bench import Claim, Suite, _registry, run_all
 
     def no_cases(quick):
         raise RuntimeError("cannot list")
@@ -250,7 +250,14 @@ def test_all_reports_a_suite_that_fails_and_runs_the_rest(toy_claims, tmp_path, 
     module.SUITE = Suite("failing", "fails as a whole", no_cases)
     monkeypatch.setitem(sys.modules, "failing_suite_module", module)
     monkeypatch.setitem(_registry._SUITES, "failing", "failing_suite_module:SUITE")
+    claims = [*toy_claims, Claim("Lost", "failing", "E 2024", "a failed suite's claim", toy_claims[0].check)]
+    monkeypatch.setattr(sys.modules["scimlx.bench._claims_table"], "CLAIMS", claims)
     result = run_all(suites=["failing", "toy"], out=tmp_path / "r", progress=False, echo=False, plots=False)
+    lost = [c for c in result["claims"] if c["method"] == "Lost"][0]
+    assert (
+        lost["holds"] is None
+        and lost["note"] == "the failing suite did not run: error: RuntimeError: cannot list"
+    )
     status = {s["suite"]: s["status"] for s in result["suites"]}
     assert status == {"failing": "error: RuntimeError: cannot list", "toy": "ran"}
     assert not list((tmp_path / "r" / "toy").glob("*.png"))
