@@ -2,7 +2,8 @@
 same schemes (same discretisation, same answer, compared in the same run).
 
 Cases: one `throughput/<recipe>` per recipe (one compiled, vmapped chunk timed after the call that compiled
-it; the CPU defaults with `--quick`, the `"paper"` preset otherwise), and three solver comparisons:
+it; the CPU defaults with `--quick`, the `"paper"` preset otherwise; the figure `throughput_<recipe>.png`
+shows the chunk's first samples as model inputs and targets), and three solver comparisons:
 
 - Darcy: the matrix-free Jacobi-PCG of `darcy_solve` (vmapped) against scipy's sparse direct solver (SuperLU,
   what the FNO MATLAB script does with `\\`) on the same assembled 5-point matrix;
@@ -19,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._registry import Case, Suite
+from ._registry import Case, RunContext, Suite
 
 
 def _best(fn, repeats=3):
@@ -32,8 +33,9 @@ def _best(fn, repeats=3):
     return best, out
 
 
-def throughput(name: str, n: int, preset: str | None = None) -> dict:
-    """Samples per second of one compiled chunk of `n` samples of the recipe `name`."""
+def throughput(name: str, n: int, preset: str | None = None, ctx: RunContext | None = None) -> dict:
+    """Samples per second of one compiled chunk of `n` samples of the recipe `name`; with `ctx` drawing
+    figures, the first samples of the chunk as `throughput_<name>.png`."""
     from scimlx.datasets import get_recipe
 
     recipe = get_recipe(name)
@@ -48,6 +50,8 @@ def throughput(name: str, n: int, preset: str | None = None) -> dict:
     first = time.perf_counter() - t0
     steady, out = _best(lambda: jax.block_until_ready(batched(keys, index)), repeats=2)
     shapes = ", ".join(f"{k} {tuple(v.shape[1:])}" for k, v in out.items())
+    if ctx is not None and ctx.plotting:
+        _samples_figure(ctx, recipe, params, out)
     return {
         "recipe": name,
         "resolution": params["resolution"],
@@ -57,6 +61,23 @@ def throughput(name: str, n: int, preset: str | None = None) -> dict:
         "samples/s": f"{n / steady:.3g}",
         "s/sample": f"{steady / n:.3g}",
     }
+
+
+def _samples_figure(ctx: RunContext, recipe, params: dict, arrays: dict, shown: int = 3) -> None:
+    """The first `shown` generated samples as the recipe's model inputs and targets (`PDEDataset.plot`)."""
+    from scimlx.datasets import PDEDataset
+
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    x, y = recipe.pairs(arrays, params)
+    ds = PDEDataset(
+        name=recipe.name, x_train=x, y_train=y, x_test=x[:0], y_test=y[:0], grid=recipe.grid(params),
+        params=params, arrays_train=arrays, arrays_test={}, metadata={},
+    )  # fmt: skip
+    fig = ds.plot(shown)
+    title = f"throughput/{recipe.name}: samples 0-{min(shown, len(x)) - 1} of the {len(x)} timed"
+    fig.suptitle(f"{title}\ninputs {tuple(x.shape[1:])}, targets {tuple(y.shape[1:])}", fontsize=9)
+    fig.tight_layout()
+    ctx.save_figure(fig, f"throughput_{recipe.name}")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -236,10 +257,10 @@ def _cases(quick: bool) -> list[Case]:
     for name in recipe_names():
         if quick:
             n = 4
-            run = lambda ctx, name=name, n=n: throughput(name, n)
+            run = lambda ctx, name=name, n=n: throughput(name, n, ctx=ctx)
         else:
             n = min(4, int(get_recipe(name).resolve("paper").get("chunk_size", 4)))
-            run = lambda ctx, name=name, n=n: throughput(name, n, "paper")
+            run = lambda ctx, name=name, n=n: throughput(name, n, "paper", ctx=ctx)
         cases.append(Case(f"throughput/{name}", run))
     if quick:
         cases += [

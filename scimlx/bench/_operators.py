@@ -27,6 +27,10 @@ sample. The case `lsm_reference_step` times one training step of LSM at the refe
 
 The cases `cape_advection/...` and `cape_burgers/...` set CAPE-FNO and CAPE-U-Net beside their bases on
 1-D advection and Burgers, on seen and unseen PDE parameters (protocol: `scimlx.bench._operators_cape`).
+
+Figures (the case's name with `_` for `/`): `<case>_training.png`, the training loss per sample against the
+epoch with the test error after training, and `<case>_prediction.png`, the first test sample's input, truth,
+prediction and error (Darcy), or its rollout's first and last predicted frames (Navier-Stokes).
 """
 
 from __future__ import annotations
@@ -137,6 +141,9 @@ def train_case(ctx: RunContext, problem: str, name: str) -> dict[str, Any]:
     jax.block_until_ready(infer(res.model, res.state, xb))
     per_sample = (time.perf_counter() - t0) / xb.shape[0] * (10 if task == "autoregressive" else 1)
     paper = (PAPER_DARCY if problem == "darcy" else PAPER_NS)[name]
+    if ctx.plotting:
+        _figures(ctx, f"{problem}/{name}", res, config, ds.n_train, err, ds.x_test, ds.y_test,
+                 train_task=task, test_task=task, grid=ds.grid)  # fmt: skip
     return {
         "test_rel_l2": err,
         "paper_rel_l2": paper,
@@ -149,6 +156,53 @@ def train_case(ctx: RunContext, problem: str, name: str) -> dict[str, Any]:
         "n_test": ds.n_test,
         "epochs": config.epochs,
     }
+
+
+def _figures(ctx: RunContext, case: str, res, config, n_train: int, test_err: float, x_test, y_test, *,
+             train_task: str, test_task: str, grid) -> None:  # fmt: skip
+    """Draw a trained operator's training curve, and its prediction of the first test sample against the
+    truth: for a steady map the input, truth, prediction and error; for a rollout its first and last
+    predicted frames."""
+    import jax.numpy as jnp
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from scimlx.operators import apply_batch, rollout
+
+    from ._plots import extent_of, field_row, operator_training_figure
+
+    tag = case.replace("/", "_")
+    loss_name = f"relative {'H1' if config.loss == 'h1' else 'L2'} per sample"
+    if train_task == "autoregressive":
+        loss_name += f",\nsummed over the {y_test.shape[1]} rollout steps"
+    test_name = "test rel. L2 after training"
+    if test_task == "autoregressive":
+        test_name += f" ({y_test.shape[1]}-step rollout)"
+    fig = operator_training_figure(
+        res.history, n_train=n_train, batch_size=config.batch_size, reduction=config.reduction,
+        loss_name=loss_name, test={test_name: test_err},
+        title=f"{case}: training ({n_train} samples, batch {config.batch_size})",
+    )  # fmt: skip
+    ctx.save_figure(fig, f"{tag}_training")
+
+    x0, truth = jnp.asarray(x_test[:1]), np.asarray(y_test[0])
+    kw = {"extent": extent_of(grid), "xlabel": "x", "ylabel": "y"}
+    if test_task == "autoregressive":  # the first and the last predicted frame
+        pred = np.asarray(rollout(res.model, res.state, x0, truth.shape[0], inference=True)[0][0])
+        fig, axes = plt.subplots(2, 3, figsize=(12, 7.2), squeeze=False)
+        t_in = x0.shape[1]
+        for row, j in zip(axes, (0, truth.shape[0] - 1)):
+            field_row(row, truth[j], pred[j], label=f"frame {t_in + j} (step {j + 1})", **kw)
+        what = f"rollout of test sample 0 from frame{'s 0-' if t_in > 1 else ' '}{t_in - 1}"
+    else:
+        out, _ = apply_batch(res.model, res.state, res.x_normalizer.encode(x0), inference=True)
+        pred = np.asarray(res.y_normalizer.decode(out)[0])
+        fig, axes = plt.subplots(1, 4, figsize=(16, 3.9), squeeze=False)
+        field_row(axes[0], truth[0], pred[0], inp=np.asarray(x0[0, 0]), input_title="input (channel 0)", **kw)
+        what = "test sample 0"
+    fig.suptitle(f"{case}: {what}", fontsize=10)
+    fig.tight_layout()
+    ctx.save_figure(fig, f"{tag}_prediction")
 
 
 def mgno_navier_stokes(ctx: RunContext, protocol: str) -> dict[str, Any]:
@@ -194,6 +248,10 @@ def mgno_navier_stokes(ctx: RunContext, protocol: str) -> dict[str, Any]:
         run=RunOptions(progress=ctx.progress),
     )  # fmt: skip
     err = evaluate_operator(res.model, res.state, x_test, y_test, task="autoregressive")
+    if ctx.plotting:
+        case = f"navier_stokes/mgno_{protocol.replace('->', 'to')}"
+        _figures(ctx, case, res, config, int(x_train.shape[0]), err, x_test, y_test,
+                 train_task=task, test_task="autoregressive", grid=ds.grid)  # fmt: skip
     return {
         "protocol": protocol,
         "test_rel_l2": err,

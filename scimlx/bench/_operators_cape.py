@@ -24,6 +24,10 @@ Protocol (CAPE's reference configs `config_PrmEmbd_Adv.yaml` / `_Bgs.yaml` and `
 samples per parameter value and 4 test samples per value (seen and unseen), 60 epochs (warm-up 3, the rate
 halved every 20), batch 16, the module's spectral branch at 8 modes (the pooled grid has 16 points),
 U-Net 8 features.
+
+Figures: `cape_<equation>_<model>_training.png` (the loss, and a CAPE model's two terms, against the epoch;
+the rollouts' test errors) and `..._prediction.png` (the rollout of the first test sample with a seen and
+with an unseen parameter: space-time images of truth, prediction and error, and the final frame).
 """
 
 from __future__ import annotations
@@ -146,6 +150,11 @@ def cape_case(ctx: RunContext, equation: str, base: str, with_cape: bool) -> dic
     )  # fmt: skip
     seen_scores = _scores(res.model, res.state, u_test, p_test if with_cape else None)
     unseen_scores = _scores(res.model, res.state, u_new, p_new if with_cape else None)
+    if ctx.plotting:
+        name = f"cape_{equation}/{'cape_' if with_cape else ''}{base}"
+        rel = {"seen": seen_scores["rel_l2"], "unseen": unseen_scores["rel_l2"]}
+        samples = {"seen": (u_test, p_test), "unseen": (u_new, p_new)}
+        _figures(ctx, name, equation, res, config, u_train.shape[0], rel, samples, cfg, with_cape)
     return {
         **{f"seen_{k}": v for k, v in seen_scores.items()},
         **{f"unseen_{k}": v for k, v in unseen_scores.items()},
@@ -157,3 +166,55 @@ def cape_case(ctx: RunContext, equation: str, base: str, with_cape: bool) -> dic
         "n_train": int(u_train.shape[0]),
         "epochs": config.epochs,
     }
+
+
+def _figures(ctx: RunContext, case: str, equation: str, res, config, n_train: int, rel: dict, samples: dict,
+             cfg: dict, with_cape: bool) -> None:  # fmt: skip
+    """Draw the training curve and the rollout of the first test sample, seen and unseen parameter, as
+    space-time images of truth, prediction and error, and as lines at the final time."""
+    import jax.numpy as jnp
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from scimlx.operators import rollout
+
+    from ._plots import field_row, operator_training_figure
+
+    tag = case.replace("/", "_")
+    frames = samples["seen"][0].shape[1]
+    symbol = "β" if equation == "advection" else "ν"
+    fig = operator_training_figure(
+        res.history, n_train=n_train, batch_size=config.batch_size, reduction=config.reduction,
+        loss_name=f"relative L2 per step, batch mean,\nsummed over the {frames - 1} steps",
+        test={f"test rel. L2 of the rollout, {k} {symbol}": v for k, v in rel.items()},
+        aux={"rollout_l2": "rollout term", "cape_l2": "CAPE module's auxiliary term"} if with_cape else None,
+        title=f"{case}: training ({n_train} trajectories)", warmup_epochs=config.warmup_epochs,
+    )  # fmt: skip
+    ctx.save_figure(fig, f"{tag}_training")
+
+    d = cfg["data"]
+    dt = d["dt_save"] * d["every_t"]
+    cells = samples["seen"][0].shape[2]
+    x = (np.arange(cells) * d["every_x"] + 0.5) / d["resolution"]  # the kept cells' centres in (0, 1)
+    extent = (0.0, 1.0, dt / 2, (frames - 0.5) * dt)  # the predicted frames 1 .. frames - 1
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7), squeeze=False)
+    for row, (kind, (u, p)) in zip(axes, samples.items()):
+        pp = jnp.asarray(p[:1]) if with_cape else None
+        pred = rollout(
+            res.model, res.state, jnp.asarray(u[:1, :1]), frames - 1, pde_params=pp, inference=True
+        )
+        pred, truth = np.asarray(pred[0][0]), u[0, 1:]  # (frames - 1, cells)
+        label = f"{kind} {symbol} = {float(p[0, 0]):g}"
+        field_row(row[:3], truth.T, pred.T, label=label, extent=extent, xlabel="x", ylabel="t", aspect="auto")
+        ax = row[3]
+        ax.plot(x, u[0, 0], color="0.6", lw=1.0, label="t = 0 (input)")
+        ax.plot(x, truth[-1], "k-", lw=1.4, label=f"truth, t = {(frames - 1) * dt:g}")
+        ax.plot(x, pred[-1], "C3--", lw=1.2, label="prediction")
+        ax.set_title(f"{label}: final frame", fontsize=9)
+        ax.set_xlabel("x", fontsize=8)
+        ax.set_ylabel("u", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{case}: rollout from t = 0 of test sample 0", fontsize=10)
+    fig.tight_layout()
+    ctx.save_figure(fig, f"{tag}_prediction")

@@ -9,7 +9,9 @@ number of steps on the same points.
 `--quick` keeps the protocol (same problems, losses, weights, optimiser and schedules) and shrinks it to CPU
 scale: fewer Gaussians, fewer collocation points, smaller test grids and 1,000-2,000 steps, the MLP at 4 x 64.
 Each case reports the final test relative L2, the best seen at the evaluations (test-set selection, as the
-reference scripts report it), the steps and seconds per step.
+reference scripts report it), the steps and seconds per step; and draws `<problem>_<model>_training.png` (the
+loss and its terms, the test error at the evaluations) and `<problem>_<model>_solution.png` (model, exact or
+reference solution and error over the domain; a (2+1)-D problem at its final time).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def train_case(ctx: RunContext, problem_name: str, model_name: str) -> dict[str,
         chunk_size=None if ctx.quick else 4096,
     )  # fmt: skip
     paper = (PAPER_PIG if model_name == "pig" else PAPER_PINN).get(problem_name)
+    if ctx.plotting:
+        _figures(ctx, f"{problem_name}/{model_name}", problem, res, paper)
     return {
         "final_rel_l2": res.final_error,
         "best_rel_l2_test_selected": res.best_error,
@@ -85,6 +89,47 @@ def train_case(ctx: RunContext, problem_name: str, model_name: str) -> dict[str,
         "n_gaussians_per_channel": pig_cfg["n_gaussians"] if model_name == "pig" else None,
         "device": str(jax.devices()[0]),
     }
+
+
+def _figures(ctx: RunContext, case: str, problem, res, paper: float | None) -> None:
+    """Draw the training curves (the loss and its terms, the test error at the evaluations) and the trained
+    model against the exact or reference solution over the domain."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from scimlx.pinn import plot_solution
+
+    from ._plots import loss_curve
+
+    tag = case.replace("/", "_")
+    history = res.fit.history
+    steps = len(history["loss"])
+    block = max(steps // 40, 1)
+    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(11, 3.9))
+    for name, values in history["aux"].items():  # the loss's terms (not diagnostics such as causal weights)
+        index, _, kind = name.partition(":")
+        if kind or name == "residual":
+            label = f"condition {index} ({kind})" if kind else name
+            loss_curve(ax_loss, values, block=block, label=f"{label} term, unweighted", ls="--")
+    loss_curve(
+        ax_loss, history["loss"], block=block, label=f"loss, weighted sum (means of {block} steps)", color="k"
+    )
+    ax_loss.set(xlabel="step", ylabel="loss (mean squares)", title=f"{case}: training loss")
+    errors = np.asarray(res.errors)
+    ax_err.semilogy(errors[:, 0], errors[:, 1], "o-", ms=3, label="test rel. L2")
+    ax_err.semilogy([res.best_step], [res.best_error], "*", ms=10, label=f"best {res.best_error:.2e}")
+    if paper is not None:
+        ax_err.axhline(paper, color="0.4", ls=":", label=f"paper {paper:.2e} (paper scale)")
+    ax_err.set(xlabel="step", ylabel="relative L2 error", title=f"{case}: test error")
+    for ax in (ax_loss, ax_err):
+        ax.grid(True, which="both", alpha=0.25)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    ctx.save_figure(fig, f"{tag}_training")
+
+    fig = plot_solution(problem, res.model)
+    fig.suptitle(f"{case}: {problem.description}", fontsize=10)
+    ctx.save_figure(fig, f"{tag}_solution")
 
 
 def _cases(quick: bool) -> list[Case]:

@@ -7,7 +7,9 @@ unit norm). Every method starts from zero and stops at `‖b - Ax‖ / ‖b‖ <
 the reference's limit; the others within 1000); the table reports the iterations, the wall time of the solve
 (compiled; best of 2, DCDM one run) and the true relative residual at the end. `dcdm_rescaled` feeds the
 network the residual scaled to the training grid's per-cell magnitude (`input_scale`; ours, not the
-paper's).
+paper's). Figures: `dcdm_training_loss.png`, and per case `N<n>_<method>_residuals.png`, the relative
+residual against the iteration of the method, beside those run before it at that size (the size's last case
+shows them all; SciPy's history from one more, untimed, solve).
 
 DCDM is trained once per run, at one size, and applied unchanged to every size (the paper's generalisation
 claim): the reference data recipe (Lanczos with full re-orthogonalisation from `A g`, Ritz vectors, the
@@ -51,6 +53,8 @@ METHODS = ("cg", "jacobi_pcg", "multigrid_pcg", "dcdm", "dcdm_rescaled", "scipy_
 DCDM_MAX_ITER = 100  # the reference's test script
 TOL = 1e-4
 _MODELS: dict[tuple, Any] = {}
+_LOSSES: dict[tuple, Any] = {}  # DCDM's training loss per step, beside the cached model
+_HISTORIES: dict[tuple, dict[str, Any]] = {}  # (run, size) -> method -> residual history, for the figures
 
 
 def _system(n: int, seed: int):
@@ -101,6 +105,7 @@ def _dcdm_model(ctx: RunContext):
         "last_loss": float(res.history["loss"][-cfg["batch_size"] :].mean()),
     }
     _MODELS[key] = (res.model, info)
+    _LOSSES[key] = res.history["loss"]
     return _MODELS[key]
 
 
@@ -109,7 +114,57 @@ def train_case(ctx: RunContext) -> dict[str, Any]:
     from scimlx.train import count_params
 
     model, info = _dcdm_model(ctx)
+    if ctx.plotting:
+        _training_figure(ctx, _LOSSES[(ctx.quick, ctx.seed)], info)
     return {**info, "params": count_params(model)}
+
+
+def _training_figure(ctx: RunContext, loss, info: dict) -> None:
+    """DCDM's training loss against the epoch (each step thin, epoch means bold)."""
+    import matplotlib.pyplot as plt
+
+    from ._plots import loss_curve
+
+    cfg = QUICK if ctx.quick else PAPER
+    per_epoch = -(-cfg["n_rhs"] // cfg["batch_size"])
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    loss_curve(ax, loss, block=per_epoch, x_scale=1 / per_epoch, label="training loss (epoch mean)")
+    n = info["train_size"]
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss: mean ‖b − α·Aq‖², q = net(b)")
+    ax.set_title(f"dcdm_training: {n}³ grid, {info['n_rhs']} Ritz right-hand sides, {info['steps']} steps")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    ctx.save_figure(fig, "dcdm_training_loss")
+
+
+def _residual_figure(ctx: RunContext, n: int, method: str, history, unknowns: int) -> None:
+    """Record `method`'s residual history at size `n` and draw it with those of the methods run before it at
+    this size in this run (the size's last case shows them all), on one semilog axes."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    runs = _HISTORIES.setdefault((str(ctx.out_dir), ctx.quick, ctx.seed, n), {})
+    runs[method] = np.asarray(history, dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for i, m in enumerate(METHODS):
+        if m in runs:
+            h = runs[m][np.isfinite(runs[m])]
+            style = {"lw": 2.0, "alpha": 1.0} if m == method else {"lw": 1.0, "alpha": 0.7}
+            style["ls"] = "--" if m in ("dcdm_rescaled", "scipy_cg") else "-"  # they may overlay dcdm, cg
+            ax.semilogy(np.arange(len(h)), h, color=f"C{i}", label=f"{m}: {len(h) - 1} iterations", **style)
+    ax.axhline(TOL, color="0.4", ls=":", lw=1, label=f"tolerance {TOL:g}")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("relative residual ‖b − Ax_k‖ / ‖b‖")
+    title = f"N{n}/{method}: {n}³ grid, {unknowns:,} fluid unknowns"
+    if len(runs) > 1:
+        title += f"\n(bold; thin: the methods run before it at N{n})"
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    ctx.save_figure(fig, f"N{n}_{method}_residuals")
 
 
 def solve_case(ctx: RunContext, n: int, method: str) -> dict[str, Any]:
@@ -144,6 +199,15 @@ def solve_case(ctx: RunContext, n: int, method: str) -> dict[str, Any]:
             )
             best, its = min(best, time.perf_counter() - t0), count[0]
         true = float(np.linalg.norm(rhs - A @ x) / np.linalg.norm(rhs))
+        if ctx.plotting:  # once more, untimed, recording the residual after each iteration
+            norm = np.linalg.norm(rhs)
+            history = [1.0]  # x_0 = 0
+
+            def record(xk):
+                history.append(np.linalg.norm(rhs - A @ xk) / norm)
+
+            scipy.sparse.linalg.cg(A, rhs, rtol=TOL, atol=0.0, maxiter=cfg["max_iter"], callback=record)
+            _residual_figure(ctx, n, method, history, int(fluid.sum()))
         return {
             "n": n,
             "unknowns": int(fluid.sum()),
@@ -176,6 +240,9 @@ def solve_case(ctx: RunContext, n: int, method: str) -> dict[str, Any]:
             res = jax.block_until_ready(compiled(pre, b))
             times.append(time.perf_counter() - t0)
     true = float(jnp.linalg.norm(b - op.mv(res.x)) / jnp.linalg.norm(b))
+    if ctx.plotting:
+        history = np.asarray(res.residual_history)[: int(res.iterations) + 1]
+        _residual_figure(ctx, n, method, history, int(fluid.sum()))
     return {
         "n": n,
         "unknowns": int(fluid.sum()),
