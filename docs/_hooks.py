@@ -55,7 +55,9 @@ def _equations() -> str:
     rows = ["| name | class | equation | summary |", "|---|---|---|---|"]
     for name, cls in EQUATIONS.items():
         doc = (cls.__doc__ or "").strip().splitlines()[0]
-        rows.append(f"| `{name}` | [`{cls.__name__}`][scimlx.core.{cls.__name__}] | `{cls.formula}` | {doc} |")
+        rows.append(
+            f"| `{name}` | [`{cls.__name__}`][scimlx.core.{cls.__name__}] | `{cls.formula}` | {doc} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -66,12 +68,14 @@ def _recipes() -> str:
     for name in recipe_names():
         r = get_recipe(name)
         params = ", ".join(f"`{k}={v!r}`" for k, v in r.params.items())
-        presets = "; ".join(f"`{p}`: " + ", ".join(f"{k}={v!r}" for k, v in o.items()) for p, o in r.presets.items())
+        presets = "; ".join(
+            f"`{p}`: " + ", ".join(f"{k}={v!r}" for k, v in o.items()) for p, o in r.presets.items()
+        )
         parts.append(
             f"### `{name}`\n\n{r.description}.\n\n- parameters (defaults): {params}\n"
             + (f"- presets: {presets}\n" if presets else "")
             + (f"- grid: {r.resolution_note}\n" if getattr(r, "resolution_note", None) else "")
-            + f"\n`load(\"{name}\", n_train=..., n_test=...)` or `scimlx data generate {name} --n ...`\n"
+            + f'\n`load("{name}", n_train=..., n_test=...)` or `scimlx data generate {name} --n ...`\n'
         )
     return "\n".join(parts)
 
