@@ -65,12 +65,13 @@ def plot_solution(
     err = np.linalg.norm(p - u) / np.linalg.norm(u)
     fig, axs = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
     kind = "exact" if problem.reference is None else "reference"
-    for ax, field, title, cmap in (
-        (axs[0], p, "model", "RdBu_r"),
-        (axs[1], u, kind, "RdBu_r"),
-        (axs[2], np.abs(p - u), f"|error| (rel. L2 {err:.2e})", "magma"),
+    same = {"vmin": float(min(u.min(), p.min())), "vmax": float(max(u.max(), p.max()))}  # one colour scale
+    for ax, field, title, cmap, scale in (
+        (axs[0], p, "model", "RdBu_r", same),
+        (axs[1], u, kind, "RdBu_r", same),
+        (axs[2], np.abs(p - u), f"|error| (rel. L2 {err:.2e})", "magma", {}),
     ):
-        im = ax.imshow(field.T, origin="lower", extent=extent, aspect="auto", cmap=cmap)
+        im = ax.imshow(field.T, origin="lower", extent=extent, aspect="auto", cmap=cmap, **scale)
         fig.colorbar(im, ax=ax, shrink=0.85)
         ax.set_title(title + suffix, fontsize=9)
         ax.set_xlabel(names[0])

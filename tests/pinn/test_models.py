@@ -203,5 +203,7 @@ def test_plot_solution_shows_model_reference_and_error(tmp_path):
     ac = get_problem("allen_cahn_1d", preset="quick", test_x=16, test_t=6)
     fig = plot_solution(ac, lambda z: z[0] ** 2)
     assert len(fig.axes) == 6  # three images and their colour bars
+    # the model and the reference share one colour scale
+    assert fig.axes[0].images[0].get_clim() == fig.axes[1].images[0].get_clim()
     with pytest.raises(TypeError, match="problem"):
         plot_solution("allen_cahn_1d", problem.exact)
