@@ -108,6 +108,40 @@ def select_cases(cases: list, patterns: str | None) -> list:
     return [c for c in cases if any(fnmatch.fnmatchcase(c.name, p) for p in wanted)]
 
 
+def _write_results(name, suite, quick, seed, started, out_dir, rows) -> tuple[dict[str, Any], str]:
+    """Write `results.json`, `results.csv` and `results.md` of the rows so far; returns the result and the
+    markdown table."""
+    import scimlx
+    from scimlx.core._io import atomic_write  # here: `import scimlx.bench` (the command) stays light
+
+    result = {
+        "suite": name,
+        "description": suite.description,
+        "preset": "quick" if quick else "paper",
+        "seed": seed,
+        "scimlx": scimlx.__version__,
+        "started": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "rows": rows,
+    }
+    table_rows = [{k: v for k, v in r.items() if k not in ("traceback", "figures")} for r in rows]
+    atomic_write(out_dir / "results.json", json.dumps(result, indent=2, default=str).encode())
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=_columns(table_rows))
+    writer.writeheader()
+    writer.writerows(table_rows)
+    atomic_write(out_dir / "results.csv", buf.getvalue().encode())
+    m = result["machine"]
+    header = (
+        f"# scimlx bench {name} ({result['preset']} preset, seed {seed})\n\n"
+        f"scimlx {result['scimlx']}, jax {m['jax']} on {m['backend']} ({', '.join(m['devices'])}), "
+        f"{m['cpu_count']} CPU cores, {result['started']}\n\n"
+    )
+    table = markdown_table(table_rows)
+    atomic_write(out_dir / "results.md", (header + table + "\n" + _figures_section(rows)).encode())
+    return result, table
+
+
 def run_suite(
     name: str,
     *,
@@ -194,37 +228,12 @@ def run_suite(
             if drawn:
                 row["figures"] = drawn
             rows.append(row)
+            # the results so far are on disk after every case (a crash of the process keeps them)
+            _write_results(name, suite, quick, seed, started, out_dir, rows)
             if stopped is None and stop.requested:
                 stopped = f"stopped after {case.name}"
 
-    import scimlx
-    from scimlx.core._io import atomic_write  # here: `import scimlx.bench` (the command) stays light
-
-    result = {
-        "suite": name,
-        "description": suite.description,
-        "preset": "quick" if quick else "paper",
-        "seed": seed,
-        "scimlx": scimlx.__version__,
-        "started": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
-        "machine": _machine(),
-        "rows": rows,
-    }
-    table_rows = [{k: v for k, v in r.items() if k not in ("traceback", "figures")} for r in rows]
-    atomic_write(out_dir / "results.json", json.dumps(result, indent=2, default=str).encode())
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=_columns(table_rows))
-    writer.writeheader()
-    writer.writerows(table_rows)
-    atomic_write(out_dir / "results.csv", buf.getvalue().encode())
-    m = result["machine"]
-    header = (
-        f"# scimlx bench {name} ({result['preset']} preset, seed {seed})\n\n"
-        f"scimlx {result['scimlx']}, jax {m['jax']} on {m['backend']} ({', '.join(m['devices'])}), "
-        f"{m['cpu_count']} CPU cores, {result['started']}\n\n"
-    )
-    table = markdown_table(table_rows)
-    atomic_write(out_dir / "results.md", (header + table + "\n" + _figures_section(rows)).encode())
+    result, table = _write_results(name, suite, quick, seed, started, out_dir, rows)
     result["out_dir"] = str(out_dir)
     if echo:
         print(table)

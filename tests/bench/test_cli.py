@@ -280,3 +280,19 @@ def test_all_on_the_command_line(toy_claims, tmp_path, capsys):
     assert main(["bench", "toy", "--suites", "toy", "--out", str(tmp_path / "c")]) == 2
     assert "`--suites` goes with `scimlx bench all`" in capsys.readouterr().err
     assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_results_are_on_disk_after_every_case(toy_suite, tmp_path):
+    """A case sees the rows of the cases before it in `results.json` (a crash of the process keeps them)."""
+    seen = {}
+
+    def peek(ctx):
+        seen["rows"] = [r["case"] for r in json.loads((ctx.out_dir / "results.json").read_text())["rows"]]
+        return {}
+
+    suite = Suite(
+        "toy", "a toy suite", lambda quick: [Case("ok", lambda ctx: {"v": 1.0}), Case("peek", peek)]
+    )
+    sys.modules["toy_suite_module"].SUITE = suite
+    run_suite("toy", out=tmp_path / "r", progress=False, echo=False)
+    assert seen["rows"] == ["ok"]
