@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime
 import fnmatch
+import gc
 import io
 import json
 import math
@@ -142,6 +143,21 @@ def _write_results(name, suite, quick, seed, started, out_dir, rows) -> tuple[di
     return result, table
 
 
+def _release_compiled() -> None:
+    """Drop every compiled program and free what the finished case held.
+
+    A suite compiles hundreds of programs in one process; XLA's CPU backend keeps each one's machine code in
+    memory mappings of its own until the program is dropped, and a long suite (`scimlx bench all`) once died
+    with LLVM's "Cannot allocate memory" while compiling. A case never reuses another case's programs, so
+    nothing is lost but the caches of functions compiled outside the suite (they compile again when called).
+    """
+    import jax
+
+    gc.collect()
+    jax.clear_caches()
+    gc.collect()
+
+
 def run_suite(
     name: str,
     *,
@@ -228,6 +244,7 @@ def run_suite(
             if drawn:
                 row["figures"] = drawn
             rows.append(row)
+            _release_compiled()
             # the results so far are on disk after every case (a crash of the process keeps them)
             _write_results(name, suite, quick, seed, started, out_dir, rows)
             if stopped is None and stop.requested:
