@@ -87,13 +87,20 @@ class BatchNorm(eqx.Module):
         self.eps = eps
         self.axis_name = axis_name
 
-    def __call__(self, x: Array, state: eqx.nn.State, *, key=None) -> tuple[Array, eqx.nn.State]:
-        shape = (-1,) + (1,) * (x.ndim - 1)
-        axes = tuple(range(1, x.ndim))
+    def __call__(
+        self, x: Array, state: eqx.nn.State, *, key=None, channels_last: bool = False
+    ) -> tuple[Array, eqx.nn.State]:
+        """Normalise one sample `(C, *spatial)`, or `(*spatial, C)` with `channels_last`."""
+        if channels_last:
+            shape, axes = (-1,), tuple(range(x.ndim - 1))
+            channels = x.shape[-1]
+        else:
+            shape, axes = (-1,) + (1,) * (x.ndim - 1), tuple(range(1, x.ndim))
+            channels = x.shape[0]
         if self.inference:
             mean, var = state.get(self.state_index)
         else:
-            count = _batch_size(self.axis_name) * (x.size // x.shape[0])
+            count = _batch_size(self.axis_name) * (x.size // channels)
             mean = jax.lax.pmean(jnp.mean(x, axis=axes), self.axis_name)
             var = jax.lax.pmean(jnp.mean((x - mean.reshape(shape)) ** 2, axis=axes), self.axis_name)
             unbiased = var * count / max(count - 1, 1)

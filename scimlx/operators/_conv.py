@@ -427,8 +427,132 @@ class DoubleConv(eqx.Module):
         self.norm2 = batch_norm(c_out)
         self.activation = activation
 
-    def __call__(self, x: Array, state: eqx.nn.State) -> tuple[Array, eqx.nn.State]:
-        x, state = self.norm1(self.conv1(x), state)
+    def __call__(
+        self, x: Array, state: eqx.nn.State, *, channels_last: bool = False
+    ) -> tuple[Array, eqx.nn.State]:
+        """The block on one sample `(C_in, *n)`, or `(*n, C_in)` with `channels_last` (XLA's CPU convolutions
+        run channels last: a model that keeps its activations so saves a transposition per convolution)."""
+        if not channels_last:  # computed channels last all the same: two transpositions instead of eight
+            y, state = self(jnp.moveaxis(x, 0, -1), state, channels_last=True)
+            return jnp.moveaxis(y, -1, 0), state
+        x, state = self.norm1(_same_conv(self.conv1, x, True), state, channels_last=True)
         x = self.activation(x)
-        x, state = self.norm2(self.conv2(x), state)
+        x, state = self.norm2(_same_conv(self.conv2, x, True), state, channels_last=True)
         return self.activation(x), state
+
+
+def _same_conv(layer: eqx.nn.Conv, x: Array, cl: bool) -> Array:
+    """An `eqx.nn.Conv` without bias, stride 1 and zero padding `(k - 1) / 2` (the blocks' 3x3), in either
+    layout; with an odd kernel, its weight gradient is computed over the whole batch at once
+    (`_batch_weight_grad`)."""
+    w = layer.weight.astype(x.dtype)
+    k = w.shape[2:]
+    if len(set(k)) == 1 and k[0] % 2:
+        return _same_conv_fast(x, w, cl)
+    return _same_xla(x, w, cl)
+
+
+def _same_xla(x: Array, w: Array, cl: bool) -> Array:
+    nd = x.ndim - 1
+    pads = tuple((k // 2, k // 2) for k in w.shape[2:])
+    return jax.lax.conv_general_dilated(
+        x[None], w, (1,) * nd, pads, dimension_numbers=_dimension_numbers(nd, cl)
+    )[0]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _same_conv_fast(x: Array, w: Array, cl: bool) -> Array:
+    return _same_xla(x, w, cl)
+
+
+def _same_conv_fast_fwd(x, w, cl):
+    return _same_xla(x, w, cl), (x, w)
+
+
+def _same_conv_fast_bwd(cl, residuals, g):
+    x, w = residuals
+    gx = jax.vjp(lambda v: _same_xla(v, w, cl), x)[1](g)[0]
+    return gx, _weight_grad(cl, w.shape[2])(x, g).astype(w.dtype)
+
+
+_same_conv_fast.defvjp(_same_conv_fast_fwd, _same_conv_fast_bwd)
+
+
+@functools.cache
+def _weight_grad(cl: bool, k: int) -> Callable[[Array, Array], Array]:
+    """The weight gradient of one sample `(x, g)`; under `vmap` (the batch of `apply_batch`), that of the
+    whole batch at once, divided by its size for every sample (the sum over the samples that follows gives the
+    batch's). Not differentiable again (no gradients of gradients through these convolutions)."""
+
+    @jax.custom_batching.custom_vmap
+    def grad(x: Array, g: Array) -> Array:
+        return _batch_weight_grad(x[None], g[None], cl, k)
+
+    @grad.def_vmap
+    def _(axis_size, in_batched, x, g):
+        if not in_batched[0]:
+            x = jnp.broadcast_to(x, (axis_size,) + x.shape)
+        if not in_batched[1]:
+            g = jnp.broadcast_to(g, (axis_size,) + g.shape)
+        total = _batch_weight_grad(x, g, cl, k) / axis_size
+        return jnp.broadcast_to(total, (axis_size,) + total.shape), True
+
+    return grad
+
+
+def _batch_weight_grad(x: Array, g: Array, cl: bool, k: int) -> Array:
+    """The weight gradient `(C_out, C_in, k, .., k)` of a stride-1 'same' correlation with an odd kernel `k`,
+    summed over a batch `x: (B, *n, C_in)`, `g: (B, *n, C_out)` (channels first with `cl=False`).
+
+    XLA's own weight gradient is a convolution with the grid as its kernel and the batch as its features,
+    which runs two to five times slower than the forward pass on the CPU. Here, on grids with many points per
+    channel (`prod(n) >= 9 max(C_in, C_out)`), the batch is stacked along the first axis (with `k - 1` zero
+    rows between samples, so that no window reaches into the next one) and `_same_conv_weight_grad` makes it
+    one matrix product; on coarser grids it is one product per kernel tap, `(C_out, B prod(n)) x (B prod(n),
+    C_in)`.
+    """
+    if not cl:
+        x, g = jnp.moveaxis(x, 1, -1), jnp.moveaxis(g, 1, -1)
+    nd = x.ndim - 2
+    p = k // 2
+    n, c_in, c_out = x.shape[1:-1], x.shape[-1], g.shape[-1]
+    if math.prod(n) >= 9 * max(c_in, c_out):
+        fold = ((0, 0), (p, p)) + ((0, 0),) * nd
+        stack = lambda v: jnp.pad(v, fold).reshape((-1,) + v.shape[2:])  # noqa: E731
+        return _same_conv_weight_grad(stack(x), stack(g), k)
+    xz = jnp.pad(x, ((0, 0),) + ((p, p),) * nd + ((0, 0),))
+    g2 = g.reshape(-1, c_out).T
+    taps = [
+        jnp.dot(g2, xz[(slice(None),) + tuple(slice(t, t + m) for t, m in zip(tap, n))].reshape(-1, c_in))
+        for tap in itertools.product(*(range(k) for _ in range(nd)))
+    ]
+    return jnp.stack(taps, axis=-1).reshape((c_out, c_in) + (k,) * nd)
+
+
+def _same_conv_weight_grad(x: Array, g: Array, k: int) -> Array:
+    """The weight gradient `(C_out, C_in, k, .., k)` of a stride-1 'same' correlation with an odd kernel `k`,
+    for one channels-last sample `x: (*n, C_in)` and output cotangent `g: (*n, C_out)`, as one matrix product.
+
+    `dw[o, i, a, t] = sum_{h, r} g[h, r, o] x_pad[h + a, r + t, i]` (`a` the tap of the first axis, `t` those
+    of the others). The shifts `t` of the other axes become channels of `x` (`k^(nd-1)` copies), the
+    shifts `a` of the first axis channels of `g` (`k` copies, `g[h - a]` on the padded rows), and the sum
+    over the grid is then a single product `(k C_out, P) x (P, k^(nd-1) C_in)` whose operands are contiguous. XLA's own
+    weight gradient (a convolution with the grid as the kernel) is about twice as slow on the CPU for grids
+    much larger than the channel counts.
+    """
+    nd = x.ndim - 1
+    p = k // 2
+    n = x.shape[:-1]
+    xz = jnp.pad(x, ((p, p),) * nd + ((0, 0),))
+    shifts = list(itertools.product(*(range(k) for _ in range(nd - 1))))
+    xw = jnp.concatenate(
+        [xz[(slice(None),) + tuple(slice(t, t + m) for t, m in zip(tap, n[1:]))] for tap in shifts], axis=-1
+    )  # (n_0 + 2p, *n[1:], k^(nd-1) C_in), channel (t, i)
+    gp = jnp.pad(g, ((k - 1, k - 1),) + ((0, 0),) * nd)
+    gs = jnp.concatenate(
+        [gp[k - 1 - a : k - 1 - a + n[0] + 2 * p] for a in range(k)], axis=-1
+    )  # channel (a, o)
+    c_in, c_out = x.shape[-1], g.shape[-1]
+    m = jnp.dot(gs.reshape(-1, k * c_out).T, xw.reshape(-1, len(shifts) * c_in))
+    m = m.reshape((k, c_out) + (k,) * (nd - 1) + (c_in,))  # (a, o, t..., i)
+    return jnp.transpose(m, (1, nd + 1, 0) + tuple(range(2, nd + 1)))  # (o, i, a, t...)

@@ -79,9 +79,7 @@ _CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "nd,k,p,n,stride", tiered(_CONV_CASES, [(2, 3, 0, 7, 2)], unpack=True)
-)
+@pytest.mark.parametrize("nd,k,p,n,stride", tiered(_CONV_CASES, [(2, 3, 0, 7, 2)], unpack=True))
 def test_convolution_values_and_gradients_match_xla(nd, k, p, n, stride):
     with jax.enable_x64(True):
         rng = np.random.default_rng(7 * n + k + stride)
@@ -191,3 +189,101 @@ def test_channels_last_layout_gives_the_same_values_and_gradients(stride):
         assert _max_diff(out[False], out[True]) < 1e-12
         gx_last = jnp.moveaxis(grads[True][0], -1, 0)
         assert _max_diff((grads[False][0], *grads[False][1:]), (gx_last, *grads[True][1:])) < 1e-12
+
+
+# the blocks' 3x3 convolutions: XLA's forward pass, the weight gradient over the whole batch at once
+# (`_batch_weight_grad`, one product on fine grids, one per tap on coarse ones); both layouts, 1-3 axes
+_SAME_CASES = [
+    (1, (40,), 3, 4),  # 40 points >= 9 x 4 channels: the stacked single product
+    (2, (12, 10), 3, 5),
+    (2, (4, 4), 6, 5),  # 16 points < 9 x 6: one product per tap
+    (3, (5, 6, 4), 2, 3),
+    (3, (3, 3, 3), 8, 8),
+]
+
+
+@pytest.mark.parametrize("nd,n,ci,co", tiered(_SAME_CASES, [_SAME_CASES[1], _SAME_CASES[2]], unpack=True))
+def test_same_convolution_gradients_over_the_batch_match_xla(nd, n, ci, co):
+    from scimlx.operators._conv import _same_conv
+
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(nd + ci)
+        for k, cl in itertools.product((1, 3, 5), (False, True)):
+            layer = eqx.nn.Conv(nd, ci, co, k, padding=k // 2, use_bias=False, key=jax.random.key(0))
+            w = jnp.asarray(rng.standard_normal(layer.weight.shape))
+            layer = eqx.tree_at(lambda lay: lay.weight, layer, w)
+            x = jnp.asarray(rng.standard_normal((4,) + (n + (ci,) if cl else (ci,) + n)))
+            probe = jnp.asarray(rng.standard_normal((4,) + (n + (co,) if cl else (co,) + n)))
+            dims = jax.lax.conv_dimension_numbers((1,) + x.shape[1:], w.shape, _layouts(nd, cl))
+
+            def ours(w, x):
+                lay = eqx.tree_at(lambda lay: lay.weight, layer, w)
+                return jnp.sum(jax.vmap(lambda v: _same_conv(lay, v, cl), axis_name=BATCH_AXIS)(x) * probe)
+
+            def plain(w, x):
+                pad = ((k // 2, k // 2),) * nd
+                y = jax.lax.conv_general_dilated(x, w, (1,) * nd, pad, dimension_numbers=dims)
+                return jnp.sum(y * probe)
+
+            got, want = jax.grad(ours, (0, 1))(w, x), jax.grad(plain, (0, 1))(w, x)
+            assert _max_diff(got, want) < 1e-11 * (1 + float(jnp.abs(want[0]).max())), (k, cl)
+
+            # one sample, outside any vmap
+            def single(w):
+                return jnp.sum(_same_conv(eqx.tree_at(lambda lay: lay.weight, layer, w), x[0], cl) * probe[0])
+
+            want_one = _one_sample_grad(x[0], probe[0], w, k, nd, dims)
+            assert _max_diff(jax.grad(single)(w), want_one) < 1e-11 * (1 + float(jnp.abs(want_one).max()))
+
+
+def _layouts(nd, cl):
+    spatial = "DHW"[-nd:]
+    lhs = "N" + (spatial + "C" if cl else "C" + spatial)
+    return lhs, "OI" + spatial, lhs
+
+
+def _one_sample_grad(x, probe, w, k, nd, dims):
+    def f(w):
+        y = jax.lax.conv_general_dilated(
+            x[None], w, (1,) * nd, ((k // 2, k // 2),) * nd, dimension_numbers=dims
+        )
+        return jnp.sum(y[0] * probe)
+
+    return jax.grad(f)(w)
+
+
+@pytest.mark.parametrize("nd", tiered([1, 2, 3], [2]))
+def test_double_conv_and_batch_norm_channels_last_equal_channels_first(nd):
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(nd)
+        block = DoubleConv(nd, 2, 3, key=jax.random.key(nd))
+        block = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64) if eqx.is_inexact_array(a) else a, block)
+        state = eqx.nn.State(block)
+        x = jnp.asarray(rng.standard_normal((3, 2) + (6, 5, 4)[:nd]))
+
+        def run(x, cl):
+            f = jax.vmap(lambda v, s: block(v, s, channels_last=cl), in_axes=(0, None), out_axes=(0, None),
+                         axis_name=BATCH_AXIS)  # fmt: skip
+            return f(jnp.moveaxis(x, 1, -1) if cl else x, state)
+
+        y_first, s_first = run(x, False)
+        y_last, s_last = run(x, True)
+        assert _max_diff(y_first, jnp.moveaxis(y_last, -1, 1)) < 1e-12
+        assert _max_diff(jax.tree.leaves(s_first), jax.tree.leaves(s_last)) < 1e-12
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_unet_up_convolution_and_pooling_channels_last_match_equinox(nd):
+    from scimlx.operators._unet import _max_pool2, _up_conv_cl
+
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(nd)
+        up = eqx.nn.ConvTranspose(nd, 4, 3, kernel_size=2, stride=2, key=jax.random.key(0))
+        up = jax.tree.map(lambda a: jnp.asarray(rng.standard_normal(a.shape)) if eqx.is_array(a) else a, up)
+        x = jnp.asarray(rng.standard_normal((4,) + (3, 4, 2)[:nd]))
+        want = up(x)
+        got = jnp.moveaxis(_up_conv_cl(up, jnp.moveaxis(x, 0, -1)), -1, 0)
+        assert _max_diff(got, want) < 1e-12
+        xe = jnp.asarray(rng.standard_normal((4,) + (6, 4, 2)[:nd]))
+        pooled = _max_pool2(jnp.moveaxis(xe, 0, -1), channels_last=True)
+        assert _max_diff(jnp.moveaxis(pooled, -1, 0), _max_pool2(xe)) == 0

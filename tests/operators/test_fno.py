@@ -81,8 +81,11 @@ def test_output_shapes_every_dimension(small_models, ndim):
 
 @pytest.mark.parametrize(
     "ndim, shape",
-    tiered([(1, (8,)), (1, (11,)), (2, (8, 4)), (2, (9, 5)), (2, (12, 10)), (3, (6, 4, 4)), (3, (7, 5, 6))],
-           [(1, (11,)), (2, (9, 5)), (3, (7, 5, 6))], unpack=True),  # odd sizes in the default tier
+    tiered(
+        [(1, (8,)), (1, (11,)), (2, (8, 4)), (2, (9, 5)), (2, (12, 10)), (3, (6, 4, 4)), (3, (7, 5, 6))],
+        [(1, (11,)), (2, (9, 5)), (3, (7, 5, 6))],
+        unpack=True,
+    ),  # odd sizes in the default tier
 )
 def test_spectral_conv_matches_reference_corner_by_corner(small_models, ndim, shape):
     """The compact gather/scatter equals the reference's per-corner writes (incl. modes at the limits)."""
@@ -225,3 +228,42 @@ def test_bad_input():
         FNO(1, 1, key=0)
     with pytest.raises(ValueError, match="modes"):
         SpectralConv(2, 2, (4, 4), ndim=3, key=key)
+
+
+@pytest.mark.parametrize(
+    "shape,modes",
+    [
+        ((3, 17), (5,)),
+        ((3, 16), (9,)),
+        ((2, 10, 12), (4, 7)),
+        ((2, 9, 8), (3, 5)),
+        ((2, 6, 8, 10), (3, 2, 6)),
+    ],
+)
+def test_truncated_dft_equals_the_ffts_values_and_gradients(shape, modes, monkeypatch):
+    """The kept modes by DFT matrices (fast on the CPU for few modes) against `rfftn`/`irfftn`, including a
+    Nyquist mode on the one-sided axis (16 points, 9 modes); float64."""
+    import scimlx.operators._fno as fno_module
+
+    with jax.enable_x64(True):
+        x = jnp.asarray(np.random.default_rng(len(shape)).standard_normal(shape))
+        layer = SpectralConv(shape[0], 4, modes, key=jax.random.key(0))
+        layer = jax.tree.map(lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, layer)
+
+        def value_and_grads():
+            return jax.value_and_grad(lambda s, x: jnp.sum(jnp.sin(s(x))), argnums=(0, 1))(layer, x)
+
+        results = {}
+        for dft in (False, True):
+            monkeypatch.setattr(fno_module, "_use_dft", lambda *a, dft=dft: dft)
+            results[dft] = value_and_grads()
+        diffs = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), results[False], results[True])
+        assert max(jax.tree.leaves(diffs)) < 1e-12
+
+
+def test_truncated_dft_is_used_for_few_modes_only():
+    from scimlx.operators._fno import _use_dft
+
+    assert _use_dft((94, 94), (12, 12))  # Darcy, padded: 36 kept against 8 log2(N) = 105
+    assert _use_dft((64, 64, 46), (8, 8, 8))
+    assert not _use_dft((64, 64), (32, 33))  # every mode kept: the FFTs
