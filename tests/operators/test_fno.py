@@ -230,16 +230,16 @@ def test_bad_input():
         SpectralConv(2, 2, (4, 4), ndim=3, key=key)
 
 
-@pytest.mark.parametrize(
-    "shape,modes",
-    [
-        ((3, 17), (5,)),
-        ((3, 16), (9,)),
-        ((2, 10, 12), (4, 7)),
-        ((2, 9, 8), (3, 5)),
-        ((2, 6, 8, 10), (3, 2, 6)),
-    ],
-)
+_DFT_CASES = [
+    ((3, 17), (5,)),
+    ((3, 16), (9,)),  # a Nyquist mode on the one-sided axis
+    ((2, 10, 12), (4, 7)),
+    ((2, 9, 8), (3, 5)),
+    ((2, 6, 8, 10), (3, 2, 6)),
+]
+
+
+@pytest.mark.parametrize("shape,modes", tiered(_DFT_CASES, _DFT_CASES[1:3], unpack=True))
 def test_truncated_dft_equals_the_ffts_values_and_gradients(shape, modes, monkeypatch):
     """The kept modes by DFT matrices (fast on the CPU for few modes) against `rfftn`/`irfftn`, including a
     Nyquist mode on the one-sided axis (16 points, 9 modes); float64."""
