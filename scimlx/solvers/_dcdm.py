@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -187,9 +188,7 @@ def dcdm(
         carry = jax.lax.while_loop(cond, lambda c: _dcdm_step(model, op, b, m, b_norm, c, config), carry)
     k, x, _, _, _, _, rel, history, code = carry
     warn_breakdown("dcdm", code, k, _REASONS)
-    return SolveResult(
-        x=x, iterations=k, residual_history=history, converged=rel <= tol, breakdown=code != 0
-    )
+    return SolveResult(x=x, iterations=k, residual_history=history, converged=rel <= tol, breakdown=code != 0)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -256,7 +255,10 @@ class DCDMNet(eqx.Module):
         self.ndim = ndim
 
     def __call__(
-        self, x: Float[Array, "1 *shape"], *, key: PRNGKeyArray | None = None  # noqa: F821
+        self,
+        x: Float[Array, "1 *shape"],  # noqa: F821
+        *,
+        key: PRNGKeyArray | None = None,
     ) -> Float[Array, "1 *shape"]:  # noqa: F821
         """**Arguments:** `x`, one sample `(1, *shape)`: the (normalised) residual on a grid of `ndim` even
         sides; `key`, unused. Returns the direction, `(1, *shape)`."""
@@ -265,23 +267,53 @@ class DCDMNet(eqx.Module):
         if any(n % 2 for n in x.shape[1:]):
             raise ValueError(f"every side of `x` must be even (one 2x pooling), got shape {x.shape}")
         relu = jax.nn.relu
-        a = relu(self.pre[0](self.first(x)))
+        conv = functools.partial(_conv_channels_last, self.ndim)
+        # channels last inside (XLA's CPU convolutions run in that layout), and in 3-D every convolution
+        # as 2-D ones over the depth taps (see `_conv_channels_last`)
+        h = jnp.moveaxis(x, 0, -1)
+        a = relu(conv(self.pre[0], conv(self.first, h)))
         for i in range(1, len(self.pre) - 1, 2):
-            b = relu(self.pre[i](a))
-            a = relu(self.pre[i + 1](b)) + a
-        b = relu(self.pre[-1](a))
+            b = relu(conv(self.pre[i], a))
+            a = relu(conv(self.pre[i + 1], b)) + a
+        b = relu(conv(self.pre[-1], a))
         shape = b.shape
-        pooled = b.reshape((shape[0],) + sum(((n // 2, 2) for n in shape[1:]), ()))
-        c = jnp.mean(pooled, axis=tuple(range(2, 2 * self.ndim + 1, 2)))
+        pooled = b.reshape(sum(((n // 2, 2) for n in shape[:-1]), ()) + (shape[-1],))
+        c = jnp.mean(pooled, axis=tuple(range(1, 2 * self.ndim, 2)))
         for i in range(0, len(self.mid), 2):
-            c = relu(self.mid[i + 1](relu(self.mid[i](c)))) + c
+            c = relu(conv(self.mid[i + 1], relu(conv(self.mid[i], c)))) + c
         up = c
-        for ax in range(1, self.ndim + 1):
+        for ax in range(self.ndim):
             up = jnp.repeat(up, 2, axis=ax)
         u = up + b
         for i in range(0, len(self.post), 2):
-            u = relu(self.post[i + 1](relu(self.post[i](u)))) + u
-        return self.head(u)
+            u = relu(conv(self.post[i + 1], relu(conv(self.post[i], u)))) + u
+        return jnp.moveaxis(conv(self.head, u), -1, 0)
+
+
+def _conv_channels_last(ndim: int, layer: eqx.nn.Conv, x: Array) -> Array:
+    """`layer` (an `eqx.nn.Conv` with 'same' padding and a bias) on a channels-last sample `(*shape, C)`.
+
+    In 3-D, the sum over the depth taps of 2-D convolutions with the depth as their batch: XLA's CPU 3-D
+    convolution runs about 4x slower than that (16 channels at 64^3: 0.176 s against 0.042 s).
+    """
+    w = layer.weight.astype(x.dtype)
+    k = w.shape[2:]
+    if ndim == 3:
+        p = k[0] // 2
+        xp = jnp.pad(x, ((p, p), (0, 0), (0, 0), (0, 0)))
+        depth = x.shape[0]
+        dims = ("NHWC", "OIHW", "NHWC")
+        pads = [(kk // 2, kk // 2) for kk in k[1:]]
+        y = sum(
+            jax.lax.conv_general_dilated(xp[a : a + depth], w[:, :, a], (1, 1), pads, dimension_numbers=dims)
+            for a in range(k[0])
+        )
+    else:
+        spatial = "DHW"[-ndim:]
+        dims = ("N" + spatial + "C", "OI" + spatial, "N" + spatial + "C")
+        pads = [(kk // 2, kk // 2) for kk in k]
+        y = jax.lax.conv_general_dilated(x[None], w, (1,) * ndim, pads, dimension_numbers=dims)[0]
+    return y + layer.bias.reshape(-1).astype(x.dtype)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -430,4 +462,3 @@ def ritz_rhs(
         b = b * jnp.asarray(mask, b.dtype)
     norms = jnp.sqrt(jnp.sum(b.reshape(n, -1) ** 2, axis=1)).reshape((n,) + (1,) * (b.ndim - 1))
     return b / norms
-

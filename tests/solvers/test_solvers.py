@@ -171,8 +171,9 @@ def test_dcdm_with_a_linear_preconditioner_reproduces_pcg(x64):
     np.testing.assert_allclose(true, res.residual_history[int(res.iterations)], rtol=1e-10)  # b - Ax
     assert float(jnp.max(jnp.abs(jnp.where(system.fluid, 0, res.x)))) == 0.0
     # the host loop (default, eager) and the while loop (under jit) are the same iteration
-    jitted = jax.jit(lambda b: dcdm(system.operator, b, lambda r: r / diag, tol=1e-6, max_iter=400,
-                                    mask=system.fluid))(b)
+    jitted = jax.jit(
+        lambda b: dcdm(system.operator, b, lambda r: r / diag, tol=1e-6, max_iter=400, mask=system.fluid)
+    )(b)
     assert int(jitted.iterations) == int(res.iterations)
     np.testing.assert_allclose(jitted.x, res.x, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="host_loop"):
@@ -283,14 +284,35 @@ def test_dcdm_net_matches_the_reference_sizes():
     np.testing.assert_allclose(out[1], net2(batch[1]), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_dcdm_net_convolutions_channels_last_equal_equinox(ndim, x64):
+    """The network computes channels last, and in 3-D each convolution as 2-D ones over the depth taps: the
+    same as `eqx.nn.Conv` on the channels-first sample (float64; kernels 3 and 1, 16 channels)."""
+    from scimlx.solvers._dcdm import _conv, _conv_channels_last
+
+    rng = np.random.default_rng(ndim)
+    x = jnp.asarray(rng.standard_normal((16,) + (6, 4, 8)[:ndim]))
+    for kernel in (3, 1):
+        layer = _conv(ndim, 16, 5, kernel, _key(kernel), jnp.float64)
+        layer = eqx.tree_at(lambda c: c.bias, layer, jnp.asarray(rng.standard_normal(layer.bias.shape)))
+        got = jnp.moveaxis(_conv_channels_last(ndim, layer, jnp.moveaxis(x, 0, -1)), -1, 0)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(layer(x)), rtol=0, atol=1e-12)
+
+
 @pytest.mark.slow
 def test_train_dcdm_lowers_the_loss():
     system, _ = _system(8, ndim=2, seed=8)
     values, vectors = ritz_pairs(system.operator, 40, key=_key(1))
     rhs = ritz_rhs(vectors, 20, key=_key(2), mask=system.fluid)
     net = DCDMNet(2, 64, key=_key(3))
-    res = train_dcdm(system.operator, net, rhs, key=_key(4), config=DCDMConfig(learning_rate=1e-3),
-                     run=RunOptions(epochs=15, batch_size=10, progress=False))
+    res = train_dcdm(
+        system.operator,
+        net,
+        rhs,
+        key=_key(4),
+        config=DCDMConfig(learning_rate=1e-3),
+        run=RunOptions(epochs=15, batch_size=10, progress=False),
+    )
     loss = np.asarray(res.history["loss"])
     assert loss.shape == (30,)
     assert loss[-4:].mean() < 0.7 * loss[:4].mean(), loss
@@ -345,6 +367,7 @@ def test_readme_solver_example_runs():
     cg_iters, dcdm_iters = int(results["CG"].iterations), int(results["DCDM"].iterations)
     assert dcdm_iters < 0.7 * cg_iters, (dcdm_iters, cg_iters)
     assert int(results["multigrid-PCG"].iterations) < 15
+
 
 def test_pretrained_dcdm_is_the_shipped_network(tmp_path, monkeypatch):
     """The shipped network loads without a download, has the reference's size; a damaged file is refused."""
