@@ -536,9 +536,9 @@ def _same_conv_weight_grad(x: Array, g: Array, k: int) -> Array:
     `dw[o, i, a, t] = sum_{h, r} g[h, r, o] x_pad[h + a, r + t, i]` (`a` the tap of the first axis, `t` those
     of the others). The shifts `t` of the other axes become channels of `x` (`k^(nd-1)` copies), the
     shifts `a` of the first axis channels of `g` (`k` copies, `g[h - a]` on the padded rows), and the sum
-    over the grid is then a single product `(k C_out, P) x (P, k^(nd-1) C_in)` whose operands are contiguous. XLA's own
-    weight gradient (a convolution with the grid as the kernel) is about twice as slow on the CPU for grids
-    much larger than the channel counts.
+    over the grid is then a single product `(k C_out, P) x (P, k^(nd-1) C_in)` whose operands are
+    contiguous. XLA's own weight gradient (a convolution with the grid as the kernel) is about twice as slow
+    on the CPU for grids much larger than the channel counts.
     """
     nd = x.ndim - 1
     p = k // 2
