@@ -390,6 +390,10 @@ class DoubleConv(eqx.Module):
     """`[Conv3x3 (no bias) -> BatchNorm -> activation] x 2`, the block of the U-Nets (PDEBench's `_block`
     with tanh, LSM's `DoubleConv` with ReLU); Equinox convolutions, BatchNorm over the batch axis.
 
+    It computes channels last, and its convolutions' weight gradients over the whole batch at once (fast on
+    the CPU; the function and its first derivatives are XLA's to round-off) by a custom reverse-mode rule:
+    forward-mode derivatives (`jax.jvp`) through the block raise, and second derivatives are untested.
+
     **Arguments:**
 
     - `ndim`: spatial dimensions.
@@ -482,7 +486,7 @@ _same_conv_fast.defvjp(_same_conv_fast_fwd, _same_conv_fast_bwd)
 def _weight_grad(cl: bool, k: int) -> Callable[[Array, Array], Array]:
     """The weight gradient of one sample `(x, g)`; under `vmap` (the batch of `apply_batch`), that of the
     whole batch at once, divided by its size for every sample (the sum over the samples that follows gives the
-    batch's). Not differentiable again (no gradients of gradients through these convolutions)."""
+    batch's). Second derivatives through it are untested."""
 
     @jax.custom_batching.custom_vmap
     def grad(x: Array, g: Array) -> Array:
