@@ -91,6 +91,7 @@ class BatchNorm(eqx.Module):
         self, x: Array, state: eqx.nn.State, *, key=None, channels_last: bool = False
     ) -> tuple[Array, eqx.nn.State]:
         """Normalise one sample `(C, *spatial)`, or `(*spatial, C)` with `channels_last`."""
+        check_bool("channels_last", channels_last)
         if channels_last:
             shape, axes = (-1,), tuple(range(x.ndim - 1))
             channels = x.shape[-1]

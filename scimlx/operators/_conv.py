@@ -436,6 +436,7 @@ class DoubleConv(eqx.Module):
     ) -> tuple[Array, eqx.nn.State]:
         """The block on one sample `(C_in, *n)`, or `(*n, C_in)` with `channels_last` (XLA's CPU convolutions
         run channels last: a model that keeps its activations so saves a transposition per convolution)."""
+        check_bool("channels_last", channels_last)
         if not channels_last:  # computed channels last all the same: two transpositions instead of eight
             y, state = self(jnp.moveaxis(x, 0, -1), state, channels_last=True)
             return jnp.moveaxis(y, -1, 0), state
